@@ -1,0 +1,252 @@
+"""The smartbuild command line: root group, global options, lazy commands, one error boundary."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from smartbuild import __version__
+from smartbuild.console import Output
+from smartbuild.errors import ExitStatus, SmartbuildError
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from smartbuild.config.site import LoadedSite
+    from smartbuild.registry import Registry
+
+# name -> (module, attribute, one-line help). Help lives here so `--help` imports no command module;
+# tests/test_cli.py checks it matches each command's own docstring.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": ("smartbuild.commands.validate", "validate", "Check site files, device templates and profiles."),
+    "templates": ("smartbuild.commands.templates", "templates", "List, show and validate device templates."),
+    "plugins": ("smartbuild.commands.plugins", "plugins", "List loaded plugins and the hooks they implement."),
+    "log": ("smartbuild.commands.log", "log", "Show the action journal: runs and their entries."),
+    "schema": ("smartbuild.commands.schema", "schema", "Print the JSON Schema of a file format."),
+    "completion": ("smartbuild.commands.completion", "completion", "Print a shell completion script."),
+}
+
+
+def default_home() -> Path:
+    """Return the per-user state directory for the journal."""
+    env = os.environ.get("SMARTBUILD_HOME")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "smartbuild"
+
+
+@dataclass
+class App:
+    """Everything a command needs from the invocation, built lazily and injectable in tests."""
+
+    site_path: Path
+    site_explicit: bool
+    home: Path
+    output: Output
+    traceback: bool = False
+    _pm: pluggy.PluginManager | None = field(default=None, init=False, repr=False)
+    _registry: Registry | None = field(default=None, init=False, repr=False)
+    _site: LoadedSite | None = field(default=None, init=False, repr=False)
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """Return the plugin manager, loading plugins on first use."""
+        if self._pm is None:
+            from smartbuild.plugins import get_plugin_manager
+
+            self._pm = get_plugin_manager(warn=self.output.warn)
+        return self._pm
+
+    @property
+    def registry(self) -> Registry:
+        """Return the registry of transports, templates and actions from all plugins."""
+        if self._registry is None:
+            from smartbuild.registry import build_registry
+
+            self._registry = build_registry(self.pm)
+        return self._registry
+
+    def site(self) -> LoadedSite:
+        """Return the validated site file (loaded once)."""
+        if self._site is None:
+            from smartbuild.config.site import load_site
+
+            self._site = load_site(self.site_path, self.registry)
+            for warning in self.registry.warnings:
+                self.output.warn(warning)
+        return self._site
+
+    def emit(self, event: Any) -> None:
+        """Send an event to every track_event observer (the journal is one)."""
+        self.pm.hook.track_event(event=event, app=self)
+
+
+def get_app() -> App:
+    """Return the App of the running command."""
+    ctx = click.get_current_context()
+    app = ctx.find_object(App)
+    if app is None:  # a command invoked outside the root group (tests)
+        app = App(Path("site.yaml"), False, default_home(), Output())
+        ctx.obj = app
+    return app
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported only when they run."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+        self._plugin_commands: dict[str, click.Command] | None = None
+
+    def _plugins(self, ctx: click.Context) -> dict[str, click.Command]:
+        if self._plugin_commands is None:
+            from smartbuild.plugins import get_plugin_manager
+
+            collector = click.Group()
+            warn = _warn_for(ctx)
+            get_plugin_manager(warn=warn).hook.register_commands(cli=collector)
+            self._plugin_commands = {
+                name: cmd for name, cmd in collector.commands.items() if name not in self.lazy
+            }
+        return self._plugin_commands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return builtin and plugin command names, sorted."""
+        return sorted({*self.lazy, *self.commands, *self._plugins(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import and return a command by name."""
+        if cmd_name in self.lazy:
+            import importlib
+
+            module, attr, _ = self.lazy[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        return self._plugins(ctx).get(cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; turn domain errors into a message and an exit status (the boundary)."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except SmartbuildError as error:
+            app = ctx.find_object(App)
+            if app is None or app.traceback:
+                raise
+            _report(error, app.output)
+            ctx.exit(int(error.exit_status))
+        except KeyboardInterrupt:
+            _app_output(ctx).error("interrupted")
+            ctx.exit(int(ExitStatus.INTERRUPTED))
+        except Exception as error:
+            app = ctx.find_object(App)
+            if app is None or app.traceback or os.environ.get("SMARTBUILD_TRACEBACK"):
+                raise
+            app.output.error(
+                f"internal error: {type(error).__name__}: {error}",
+                "this is a bug in smartbuild or a plugin; run again with --traceback and report it",
+            )
+            ctx.exit(int(ExitStatus.ERROR))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands with their help without importing builtin command modules."""
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy:
+                rows.append((name, self.lazy[name][2]))
+            else:
+                cmd = self.get_command(ctx, name)
+                if cmd is not None and not cmd.hidden:
+                    rows.append((name, cmd.get_short_help_str(limit=formatter.width - 20)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _app_output(ctx: click.Context) -> Output:
+    app = ctx.find_object(App)
+    return app.output if app is not None else Output()
+
+
+def _warn_for(ctx: click.Context) -> Any:
+    return _app_output(ctx).warn
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--site",
+    "site",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SMARTBUILD_SITE",
+    help="Site file (default ./site.yaml, or $SMARTBUILD_SITE).",
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="SMARTBUILD_HOME",
+    help="Directory for the journal and state (default per-user state dir, or $SMARTBUILD_HOME).",
+)
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("--no-color", is_flag=True, help="Disable colour (NO_COLOR is honoured too).")
+@click.option("-v", "--verbose", count=True, help="Say more on stderr (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Say less: only warnings and errors.")
+@click.option("--traceback", is_flag=True, help="Show Python tracebacks on errors.")
+@click.version_option(__version__, "--version", prog_name="smartbuild")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    site: Path | None,
+    home: Path | None,
+    json_mode: bool,
+    no_color: bool,
+    verbose: int,
+    quiet: bool,
+    traceback: bool,
+) -> None:
+    """Discover, inventory and safely configure building devices (Modbus, BLE, mDNS).
+
+    Every write is planned, confirmed, read back and journaled, and any run can be rolled back.
+    """
+    output = Output(
+        json_mode=json_mode,
+        color=False if no_color else None,
+        verbosity=-1 if quiet else verbose,
+    )
+    ctx.obj = App(
+        site_path=site or Path("site.yaml"),
+        site_explicit=site is not None,
+        home=home or default_home(),
+        output=output,
+        traceback=traceback,
+    )
+
+
+def _report(error: SmartbuildError, output: Output) -> None:
+    if output.json_mode:
+        output.emit_json(error.to_json())
+    lines = error.lines()
+    output.error(lines[0], None if len(lines) > 1 else error.hint)
+    for line in lines[1:]:
+        output.error(line)
+    if len(lines) > 1 and error.hint:
+        output.error(f"{len(lines)} problems", error.hint)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI (the console-script entry point)."""
+    cli.main(args=None if argv is None else list(argv), prog_name="smartbuild")

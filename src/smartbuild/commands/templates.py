@@ -1,0 +1,116 @@
+"""`smartbuild templates`: the shipped, plugin-provided and site-local device templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from smartbuild.cli import App, get_app
+from smartbuild.complete import complete_template
+
+
+def _registry(app: App) -> Any:
+    """Return the registry, with site-local templates when a site file is present."""
+    if app.site_path.exists():
+        app.site()
+    for warning in app.registry.warnings:
+        app.output.warn(warning)
+    return app.registry
+
+
+@click.group()
+def templates() -> None:
+    """List, show and validate device templates."""
+
+
+@templates.command("list")
+def list_templates() -> None:
+    """List every template with its transport and origin."""
+    app = get_app()
+    entries = sorted(_registry(app).templates.values(), key=lambda e: e.name)
+    rows = [
+        {
+            "template": e.name,
+            "title": e.value.title,
+            "transport": e.value.transport,
+            "points": len(e.value.points),
+            "plugin": e.plugin,
+            "file": e.source,
+        }
+        for e in entries
+    ]
+    if app.output.json_mode:
+        app.output.emit_json({"templates": rows})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} templates", title_justify="left")
+    for column in ("template", "title", "transport", "points", "from"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["template"], row["title"], row["transport"], str(row["points"]), row["plugin"])
+    app.output.print(table)
+
+
+@templates.command("show")
+@click.argument("name", shell_complete=complete_template)
+def show_template(name: str) -> None:
+    """Show one template's points, addresses, types and bounds."""
+    app = get_app()
+    registry = _registry(app)
+    template = registry.template(name)
+    entry = registry.templates[name]
+    if app.output.json_mode:
+        data = template.model_dump(mode="json", exclude_none=True)
+        data["_file"] = entry.source
+        data["_plugin"] = entry.plugin
+        app.output.emit_json(data)
+        return
+    from rich.table import Table
+
+    out = app.output
+    out.print(f"[bold]{template.template}[/bold] — {template.title} ({template.transport})")
+    out.print(f"file: {entry.source} · plugin: {entry.plugin}")
+    if template.source:
+        out.print(f"register map source: {template.source}")
+    table = Table()
+    for column in ("point", "where", "type", "scale", "unit", "role", "rw", "min", "max"):
+        table.add_column(column)
+    for pname, p in template.points.items():
+        if template.transport == "modbus":
+            where = f"{p.table} {template.pdu_address(p)}"
+        elif p.characteristic:
+            where = f"gatt {p.characteristic}"
+        else:
+            where = f"advert {p.advert}" if p.advert else f"txt {p.txt}"
+        table.add_row(
+            pname, where, p.type, f"{p.scale:g}", p.unit or "", p.role or "",
+            "rw" if p.writable else "r", _num(p.min), _num(p.max),
+        )  # fmt: skip
+    out.print(table)
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+@templates.command("validate")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+def validate_templates(files: tuple[Path, ...]) -> None:
+    """Validate template files (all registered templates when none are given)."""
+    from smartbuild.commands.validate import validate_files
+    from smartbuild.errors import ExitStatus
+
+    app = get_app()
+    paths = list(files) or [Path(e.source) for e in _registry(app).templates.values() if e.source]
+    results, problems = validate_files(paths, app)
+    if app.output.json_mode:
+        app.output.emit_json({"ok": not problems, "files": results})
+    else:
+        app.output.print(f"{len(results) - sum(not r['ok'] for r in results)}/{len(results)} templates valid")
+        for problem in problems:
+            app.output.error(str(problem))
+    if problems:
+        click.get_current_context().exit(int(ExitStatus.USAGE))
