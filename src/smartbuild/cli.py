@@ -3,60 +3,85 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from smartbuild import __version__
-from smartbuild.console import Output
-from smartbuild.errors import ExitStatus, SmartbuildError
 
 if TYPE_CHECKING:
-    import pluggy
-
     from smartbuild.config.site import LoadedSite
+    from smartbuild.console import Output
+    from smartbuild.plugins import SmartbuildPluginManager
     from smartbuild.registry import Registry
 
 # name -> (module, attribute, one-line help). Help lives here so `--help` imports no command module;
 # tests/test_cli.py checks it matches each command's own docstring.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "validate": ("smartbuild.commands.validate", "validate", "Check site files, device templates and profiles."),
-    "templates": ("smartbuild.commands.templates", "templates", "List, show and validate device templates."),
-    "plugins": ("smartbuild.commands.plugins", "plugins", "List loaded plugins and the hooks they implement."),
+    "validate": (
+        "smartbuild.commands.validate",
+        "validate",
+        "Check site files, device templates and profiles.",
+    ),
+    "templates": (
+        "smartbuild.commands.templates",
+        "templates",
+        "List, show and validate device templates.",
+    ),
+    "plugins": (
+        "smartbuild.commands.plugins",
+        "plugins",
+        "List loaded plugins and the hooks they implement.",
+    ),
     "log": ("smartbuild.commands.log", "log", "Show the action journal: runs and their entries."),
     "schema": ("smartbuild.commands.schema", "schema", "Print the JSON Schema of a file format."),
-    "completion": ("smartbuild.commands.completion", "completion", "Print a shell completion script."),
+    "completion": (
+        "smartbuild.commands.completion",
+        "completion",
+        "Print a shell completion script.",
+    ),
 }
 
 
-def default_home() -> Path:
+def default_home() -> str:
     """Return the per-user state directory for the journal."""
     env = os.environ.get("SMARTBUILD_HOME")
     if env:
-        return Path(env)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "smartbuild"
+        return env
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return os.path.join(base, "smartbuild")
 
 
-@dataclass
 class App:
-    """Everything a command needs from the invocation, built lazily and injectable in tests."""
+    """Everything a command needs from the invocation, built lazily and injectable in tests.
 
-    site_path: Path
-    site_explicit: bool
-    home: Path
-    output: Output
-    traceback: bool = False
-    _pm: pluggy.PluginManager | None = field(default=None, init=False, repr=False)
-    _registry: Registry | None = field(default=None, init=False, repr=False)
-    _site: LoadedSite | None = field(default=None, init=False, repr=False)
+    A plain class rather than a dataclass: `--help` must not pay for importing dataclasses.
+    """
+
+    def __init__(
+        self,
+        site_path: str | os.PathLike[str],
+        site_explicit: bool,
+        home: str | os.PathLike[str],
+        output: Output,
+        traceback: bool = False,
+    ) -> None:
+        from pathlib import Path
+
+        self.site_path = Path(site_path)
+        self.site_explicit = site_explicit
+        self.home = Path(home)
+        self.output = output
+        self.traceback = traceback
+        self._pm: SmartbuildPluginManager | None = None
+        self._registry: Registry | None = None
+        self._site: LoadedSite | None = None
 
     @property
-    def pm(self) -> pluggy.PluginManager:
+    def pm(self) -> SmartbuildPluginManager:
         """Return the plugin manager, loading plugins on first use."""
         if self._pm is None:
             from smartbuild.plugins import get_plugin_manager
@@ -93,7 +118,9 @@ def get_app() -> App:
     ctx = click.get_current_context()
     app = ctx.find_object(App)
     if app is None:  # a command invoked outside the root group (tests)
-        app = App(Path("site.yaml"), False, default_home(), Output())
+        from smartbuild.console import Output
+
+        app = App("site.yaml", False, default_home(), Output())
         ctx.obj = app
     return app
 
@@ -106,21 +133,38 @@ class LazyGroup(click.Group):
         self.lazy = lazy
         self._plugin_commands: dict[str, click.Command] | None = None
 
-    def _plugins(self, ctx: click.Context) -> dict[str, click.Command]:
+    def _plugin_help(self) -> dict[str, str]:
+        """Return plugin command names and help, from the index cache when it is fresh."""
+        if self._plugin_commands is not None:
+            return {n: c.get_short_help_str(limit=80) for n, c in self._plugin_commands.items()}
+        from smartbuild.plugin_index import cached_plugin_commands
+
+        index = cached_plugin_commands(default_home())
+        if index is not None:
+            return {n: h for n, h in index.items() if n not in self.lazy}
+        return {n: c.get_short_help_str(limit=80) for n, c in self._plugins().items()}
+
+    def _plugins(self) -> dict[str, click.Command]:
         if self._plugin_commands is None:
+            from smartbuild.plugin_index import store_plugin_commands
             from smartbuild.plugins import get_plugin_manager
 
             collector = click.Group()
-            warn = _warn_for(ctx)
-            get_plugin_manager(warn=warn).hook.register_commands(cli=collector)
+            from smartbuild.console import Output
+
+            get_plugin_manager(warn=Output().warn).hook.register_commands(cli=collector)
             self._plugin_commands = {
                 name: cmd for name, cmd in collector.commands.items() if name not in self.lazy
             }
+            store_plugin_commands(
+                default_home(),
+                {n: c.get_short_help_str(limit=80) for n, c in self._plugin_commands.items()},
+            )
         return self._plugin_commands
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Return builtin and plugin command names, sorted."""
-        return sorted({*self.lazy, *self.commands, *self._plugins(ctx)})
+        return sorted({*self.lazy, *self.commands, *self._plugin_help()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Import and return a command by name."""
@@ -132,10 +176,12 @@ class LazyGroup(click.Group):
             return command
         if cmd_name in self.commands:
             return self.commands[cmd_name]
-        return self._plugins(ctx).get(cmd_name)
+        return self._plugins().get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; turn domain errors into a message and an exit status (the boundary)."""
+        from smartbuild.errors import ExitStatus, SmartbuildError
+
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
@@ -160,27 +206,20 @@ class LazyGroup(click.Group):
             ctx.exit(int(ExitStatus.ERROR))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """List commands with their help without importing builtin command modules."""
-        rows = []
-        for name in self.list_commands(ctx):
-            if name in self.lazy:
-                rows.append((name, self.lazy[name][2]))
-            else:
-                cmd = self.get_command(ctx, name)
-                if cmd is not None and not cmd.hidden:
-                    rows.append((name, cmd.get_short_help_str(limit=formatter.width - 20)))
+        """List commands with their help without importing command modules or plugins."""
+        rows = [(name, help_) for name, (_, _, help_) in self.lazy.items()]
+        rows += [(n, c.get_short_help_str(limit=80)) for n, c in self.commands.items()]
+        rows += list(self._plugin_help().items())
         if rows:
             with formatter.section("Commands"):
-                formatter.write_dl(rows)
+                formatter.write_dl(sorted(rows))
 
 
 def _app_output(ctx: click.Context) -> Output:
+    from smartbuild.console import Output
+
     app = ctx.find_object(App)
     return app.output if app is not None else Output()
-
-
-def _warn_for(ctx: click.Context) -> Any:
-    return _app_output(ctx).warn
 
 
 @click.group(
@@ -191,13 +230,13 @@ def _warn_for(ctx: click.Context) -> Any:
 @click.option(
     "--site",
     "site",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False),
     envvar="SMARTBUILD_SITE",
     help="Site file (default ./site.yaml, or $SMARTBUILD_SITE).",
 )
 @click.option(
     "--home",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
     envvar="SMARTBUILD_HOME",
     help="Directory for the journal and state (default per-user state dir, or $SMARTBUILD_HOME).",
 )
@@ -210,8 +249,8 @@ def _warn_for(ctx: click.Context) -> Any:
 @click.pass_context
 def cli(
     ctx: click.Context,
-    site: Path | None,
-    home: Path | None,
+    site: str | None,
+    home: str | None,
     json_mode: bool,
     no_color: bool,
     verbose: int,
@@ -222,13 +261,15 @@ def cli(
 
     Every write is planned, confirmed, read back and journaled, and any run can be rolled back.
     """
+    from smartbuild.console import Output
+
     output = Output(
         json_mode=json_mode,
         color=False if no_color else None,
         verbosity=-1 if quiet else verbose,
     )
     ctx.obj = App(
-        site_path=site or Path("site.yaml"),
+        site_path=site or "site.yaml",
         site_explicit=site is not None,
         home=home or default_home(),
         output=output,
@@ -236,7 +277,7 @@ def cli(
     )
 
 
-def _report(error: SmartbuildError, output: Output) -> None:
+def _report(error: Any, output: Output) -> None:
     if output.json_mode:
         output.emit_json(error.to_json())
     lines = error.lines()

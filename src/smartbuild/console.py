@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,20 +29,29 @@ def _json_default(value: Any) -> Any:
 
 def dumps(data: Any, *, indent: int | None = 2) -> str:
     """Return data as JSON text with smartbuild's conventions."""
+    import json
+
     return json.dumps(data, default=_json_default, ensure_ascii=False, indent=indent)
 
 
-@dataclass
 class Output:
     """Where a command writes: built once per invocation, injectable in tests."""
 
-    json_mode: bool = False
-    color: bool | None = None  # None: decide from NO_COLOR and the terminal
-    verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
-    stdout: IO[str] | None = None
-    stderr: IO[str] | None = None
-    _out: Console | None = field(default=None, init=False, repr=False)
-    _err: Console | None = field(default=None, init=False, repr=False)
+    def __init__(
+        self,
+        json_mode: bool = False,
+        color: bool | None = None,  # None: decide from NO_COLOR and the terminal
+        verbosity: int = 0,  # -1 quiet, 0 normal, 1+ verbose
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+    ) -> None:
+        self.json_mode = json_mode
+        self.color = color
+        self.verbosity = verbosity
+        self.stdout = stdout
+        self.stderr = stderr
+        self._out: Console | None = None
+        self._err: Console | None = None
 
     def _no_color(self) -> bool:
         if self.color is not None:
@@ -118,13 +125,17 @@ class Output:
 
     def warn(self, message: str) -> None:
         """Print a warning on stderr (always, even with -q)."""
-        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
+        self.err.print(
+            f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True
+        )
 
     def error(self, message: str, hint: str | None = None) -> None:
         """Print an error (and what to do next) on stderr."""
-        self.err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False)
+        self.err.print(
+            f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True
+        )
         if hint:
-            self.err.print(f"[dim]hint:[/dim] {escape(hint)}", highlight=False)
+            self.err.print(f"[dim]hint:[/dim] {escape(hint)}", highlight=False, soft_wrap=True)
 
     @contextmanager
     def status(self, message: str) -> Iterator[None]:

@@ -79,7 +79,9 @@ class ConfigError(SmartbuildError):
 
     def __init__(self, problems: Sequence[Problem] | Problem, *, hint: str | None = None) -> None:
         self.problems: list[Problem] = (
-            [problems] if isinstance(problems, Problem) else list(problems)
+            [problems]
+            if isinstance(problems, Problem)
+            else sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.col or 0))
         )
         first = str(self.problems[0]) if self.problems else "invalid configuration"
         super().__init__(first, hint=hint)

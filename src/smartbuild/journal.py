@@ -108,7 +108,9 @@ class Journal:
             ) from None
 
     def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)"
+        )
         done = {row[0] for row in self.db.execute("SELECT name FROM _migrations")}
         for name, sql in MIGRATIONS:
             if name in done:
@@ -212,7 +214,8 @@ class Journal:
     ) -> Iterator[dict[str, Any]]:
         """Yield entries in the order they were written, filtered."""
         sql = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM entries"
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if run:
             where.append("run = ?")
             args.append(run)
@@ -228,7 +231,7 @@ class Journal:
         if where:
             sql += " WHERE " + " AND ".join(where)
         for row in self.db.execute(sql + " ORDER BY id", args):
-            entry = dict(zip(ENTRY_COLUMNS, row))
+            entry = dict(zip(ENTRY_COLUMNS, row, strict=True))
             for key in ("before", "requested", "after", "data"):
                 entry[key] = _load(entry[key])
             if entry["verified"] is not None:
@@ -237,7 +240,7 @@ class Journal:
 
     @staticmethod
     def _run_row(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
-        run = dict(zip(RUN_COLUMNS, row))
+        run = dict(zip(RUN_COLUMNS, row, strict=True))
         run["dry_run"] = bool(run["dry_run"])
         return run
 

@@ -54,7 +54,9 @@ class SmartbuildPluginManager(pluggy.PluginManager):
                     if not caller.name.startswith("_")
                 )
             )
-            result.append(PluginInfo(info.name, info.version, info.builtin, info.distribution, hooks))
+            result.append(
+                PluginInfo(info.name, info.version, info.builtin, info.distribution, hooks)
+            )
         return result
 
     def version_of(self, name: str) -> str:
@@ -90,7 +92,7 @@ def get_plugin_manager(
     pm.check_pending()  # a misspelled builtin hook is a bug: fail loudly
     _load_entry_points(pm, warn or _stderr_warning)
     if os.environ.get("SMARTBUILD_TRACE_HOOKS"):
-        pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
+        pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     _cache[key] = pm
     return pm
@@ -124,7 +126,9 @@ def _load_entry_points(pm: SmartbuildPluginManager, warn: Callable[[str], None])
         except Exception as error:  # a broken plugin must not take smartbuild down
             if pm.has_plugin(ep.name):
                 pm.unregister(name=ep.name)
-            message = f"plugin {ep.name!r} failed to load: {type(error).__name__}: {error}; {disable}"
+            message = (
+                f"plugin {ep.name!r} failed to load: {type(error).__name__}: {error}; {disable}"
+            )
             pm.failures.append(message)
             warn(message)
             continue

@@ -30,6 +30,7 @@ def parse_since(text: str, *, now: float | None = None) -> float:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(
-            f"invalid time {text!r}", hint="use a duration (2h, 3d) or an ISO time (2026-11-29 08:00)"
+            f"invalid time {text!r}",
+            hint="use a duration (2h, 3d) or an ISO time (2026-11-29 08:00)",
         ) from None
     return moment.timestamp()

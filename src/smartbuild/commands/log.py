@@ -24,7 +24,9 @@ def _value(value: Any) -> str:
 @click.option("--last", is_flag=True, help="Show the entries of the most recent run.")
 @click.option("--device", shell_complete=complete_device, help="Only entries for this device.")
 @click.option("--since", help="Only what happened since: a duration (2h, 3d) or an ISO time.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Runs to list.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Runs to list."
+)
 @click.option("--jsonl", is_flag=True, help="Export entries as JSON Lines on stdout.")
 def log(
     run_ref: str | None, last: bool, device: str | None, since: str | None, limit: int, jsonl: bool
@@ -90,7 +92,17 @@ def _entries_table(app: Any, entries: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table()
-    for column in ("time", "kind", "device", "point", "before", "requested", "after", "verified", "message"):
+    for column in (
+        "time",
+        "kind",
+        "device",
+        "point",
+        "before",
+        "requested",
+        "after",
+        "verified",
+        "message",
+    ):
         table.add_column(column)
     for e in entries:
         verified = "" if e["verified"] is None else ("yes" if e["verified"] else "NO")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from smartbuild.cli import get_app
@@ -12,7 +14,7 @@ def plugins() -> None:
     """List loaded plugins and the hooks they implement."""
     app = get_app()
     infos = app.pm.plugin_info()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": i.name,
             "version": i.version,

@@ -50,7 +50,9 @@ def list_templates() -> None:
     for column in ("template", "title", "transport", "points", "from"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["template"], row["title"], row["transport"], str(row["points"]), row["plugin"])
+        table.add_row(
+            row["template"], row["title"], row["transport"], str(row["points"]), row["plugin"]
+        )
     app.output.print(table)
 
 
@@ -109,7 +111,9 @@ def validate_templates(files: tuple[Path, ...]) -> None:
     if app.output.json_mode:
         app.output.emit_json({"ok": not problems, "files": results})
     else:
-        app.output.print(f"{len(results) - sum(not r['ok'] for r in results)}/{len(results)} templates valid")
+        app.output.print(
+            f"{len(results) - sum(not r['ok'] for r in results)}/{len(results)} templates valid"
+        )
         for problem in problems:
             app.output.error(str(problem))
     if problems:

@@ -16,7 +16,9 @@ def _validate_site(path: Path, app: App) -> list[str]:
     from smartbuild.config.site import load_site
 
     loaded = load_site(path, app.registry)
-    return [f"site {loaded.site.site!r}: {len(loaded.site.zones)} zones, {len(loaded.site.devices)} devices"]
+    return [
+        f"site {loaded.site.site!r}: {len(loaded.site.zones)} zones, {len(loaded.site.devices)} devices"
+    ]
 
 
 def _validate_template(path: Path, app: App) -> list[str]:
@@ -45,6 +47,10 @@ def detect_kind(path: Path) -> str:
     from smartbuild.config.yamlload import load_document
 
     doc = load_document(path)
+    if doc.data is None:
+        raise ConfigError(Problem("the file is empty", file=str(path), line=1, col=1))
+    if not isinstance(doc.data, dict):
+        raise ConfigError(doc.problem((), "expected a mapping of keys to values at the top level"))
     if isinstance(doc.data, dict):
         for kind in KINDS:
             if kind in doc.data:
@@ -91,6 +97,8 @@ def validate(files: tuple[Path, ...]) -> None:
         for problem in problems:
             out.error(str(problem))
         if problems:
-            out.err.print(f"{len(problems)} problem(s) in {sum(not r['ok'] for r in results)} file(s)")
+            out.err.print(
+                f"{len(problems)} problem(s) in {sum(not r['ok'] for r in results)} file(s)"
+            )
     if problems:
         click.get_current_context().exit(int(ExitStatus.USAGE))

@@ -75,7 +75,12 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:
         if isinstance(current, dict) and part in current:
             current = current[part]
             path.append(part)
-        elif isinstance(current, dict) and isinstance(part, str) and part.isdigit() and int(part) in current:
+        elif (
+            isinstance(current, dict)
+            and isinstance(part, str)
+            and part.isdigit()
+            and int(part) in current
+        ):
             current = current[int(part)]
             path.append(int(part))
         elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
@@ -104,16 +109,29 @@ def problems_from(error: ValidationError, doc: Document, model: type[BaseModel])
             problem = doc.problem(path, f"unknown key {key!r}.{hint}", key=True)
         elif kind == "missing":
             problem = doc.problem(path[:-1], f"missing required key {path[-1]!r}")
-            problem = Problem(problem.message, problem.file, problem.line, problem.col, _fmt(path[:-1]))
+            problem = Problem(
+                problem.message, problem.file, problem.line, problem.col, _fmt(path[:-1])
+            )
         else:
-            message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            message = (
+                str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            )
             ctx = err.get("ctx") or {}
             value = err.get("input")
             secret = doc.is_secret(path)
             if kind in ("literal_error", "enum") and isinstance(value, str) and not secret:
-                expected = [e.strip().strip("'") for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",")]
-                message = f"{value!r} is not allowed: {message.lower()}.{did_you_mean(value, expected)}"
-            elif not secret and isinstance(value, (str, int, float, bool)) and kind not in ("value_error", "assertion_error"):
+                expected = [
+                    e.strip().strip("'")
+                    for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",")
+                ]
+                message = (
+                    f"{value!r} is not allowed: {message.lower()}.{did_you_mean(value, expected)}"
+                )
+            elif (
+                not secret
+                and isinstance(value, (str, int, float, bool))
+                and kind not in ("value_error", "assertion_error")
+            ):
                 message = f"{message} (got {value!r})"
             problem = doc.problem(path, message)
         marker = (path, problem.message)
@@ -137,7 +155,9 @@ def validate_document(model: type[M], doc: Document, context: dict[str, Any] | N
         raise ConfigError(problems_from(error, doc, model)) from None
 
 
-def load_model(model: type[M], path: str, context: dict[str, Any] | None = None) -> tuple[M, Document]:
+def load_model(
+    model: type[M], path: str, context: dict[str, Any] | None = None
+) -> tuple[M, Document]:
     """Load a YAML file and validate it; return the model and its located document."""
     doc = load_document(path)
     if doc.data is None:

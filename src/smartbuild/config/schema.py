@@ -120,7 +120,10 @@ class PointSpec(Closed):
     service: str | None = None
     characteristic: str | None = None
     advert: str | None = None  # a decoded advert measurement, e.g. "temperature"
-    ble_format: Literal["uint8", "int8", "uint16le", "int16le", "uint32le", "int32le", "float32le", "utf8"] | None = None
+    ble_format: (
+        Literal["uint8", "int8", "uint16le", "int16le", "uint32le", "int32le", "float32le", "utf8"]
+        | None
+    ) = None
     # mDNS
     txt: str | None = None
     # meaning and safety
@@ -225,9 +228,16 @@ def _overlaps(points: dict[str, PointSpec], base: Any) -> list[str]:
     problems = []
     for table, items in spans.items():
         items.sort()
-        for (s1, e1, n1, b1), (s2, _e2, n2, b2) in zip(items, items[1:]):
-            if s2 < e1 and not (b1 is not None and b2 is not None and b1 != b2):
-                problems.append(f"{n2!r} overlaps {n1!r} in the {table} table at address {s2}")
+        reach, owner, owner_bit = -1, "", None  # furthest end so far and the point that reaches it
+        for start, end, name, bit in items:
+            if start < reach and not (
+                bit is not None and owner_bit is not None and bit != owner_bit
+            ):
+                problems.append(
+                    f"{name!r} overlaps {owner!r} in the {table} table at address {start}"
+                )
+            if end > reach:
+                reach, owner, owner_bit = end, name, bit
     return problems
 
 

@@ -109,5 +109,7 @@ def _check_host_port(doc: Document, path: tuple[str, ...], address: str) -> list
     if not host:
         host, port = address, ""
     if port and not (port.isdigit() and 0 < int(port) < 65536):
-        return [doc.problem(path, f"invalid port in {address!r}; write host:port, e.g. 127.0.0.1:502")]
+        return [
+            doc.problem(path, f"invalid port in {address!r}; write host:port, e.g. 127.0.0.1:502")
+        ]
     return []

@@ -83,7 +83,7 @@ def format_path(path: PathKey) -> str:
     return out
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _Loader(_BaseLoader):
     """Safe loader with smartbuild's tags and YAML-1.2-like scalars."""
 
     sb_file: Path
@@ -117,7 +117,7 @@ def _mark_problem(loader: _Loader, node: yaml.Node, message: str) -> ConfigError
 
 
 def _construct_env(loader: _Loader, node: yaml.Node) -> str:
-    name = loader.construct_scalar(node)  # type: ignore[arg-type]
+    name = loader.construct_scalar(node)
     if not isinstance(name, str) or not name:
         raise _mark_problem(loader, node, "!env needs the name of an environment variable")
     if name not in os.environ:
@@ -128,7 +128,7 @@ def _construct_env(loader: _Loader, node: yaml.Node) -> str:
 
 
 def _construct_secret(loader: _Loader, node: yaml.Node) -> Any:
-    name = loader.construct_scalar(node)  # type: ignore[arg-type]
+    name = loader.construct_scalar(node)
     secrets_file = loader.sb_file.parent / "secrets.yaml"
     if not secrets_file.is_file():
         raise _mark_problem(
@@ -142,7 +142,7 @@ def _construct_secret(loader: _Loader, node: yaml.Node) -> Any:
 
 
 def _construct_include(loader: _Loader, node: yaml.Node) -> Any:
-    rel = loader.construct_scalar(node)  # type: ignore[arg-type]
+    rel = loader.construct_scalar(node)
     target = (loader.sb_file.parent / str(rel)).resolve()
     if target in loader.sb_stack:
         raise _mark_problem(loader, node, f"!include {rel!r} includes itself")
@@ -237,7 +237,15 @@ def _walk(
             try:
                 hash(key)
             except TypeError:
-                problems.append(Problem("mapping keys must be scalars", doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1, format_path(path)))
+                problems.append(
+                    Problem(
+                        "mapping keys must be scalars",
+                        doc.file,
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                        format_path(path),
+                    )
+                )
                 continue
             kmark = key_node.start_mark
             if key in seen and not merged:
@@ -251,8 +259,9 @@ def _walk(
                     )
                 )
             seen[key] = kmark.line + 1
-            doc.keys[(*path, key)] = Loc(doc.file, kmark.line + 1, kmark.column + 1)
-            _walk(loader, value_node, (*path, key), doc, problems)
+            sub = (*path, key)
+            doc.keys[sub] = Loc(doc.file, kmark.line + 1, kmark.column + 1)
+            _walk(loader, value_node, sub, doc, problems)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _walk(loader, item, (*path, index), doc, problems)

@@ -1,0 +1,117 @@
+"""Site files through `smartbuild validate`: located problems, suggestions, secrets never echoed."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+
+def write(tmp_path, text, name="site.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_example_site_is_valid(run):
+    result = run("validate", str(EXAMPLES / "site.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "3 zones, 3 devices" in result.stdout
+
+
+def test_unknown_key_is_located_with_a_suggestion(run, tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        site: x
+        zones:
+          z1: {building: main, flor: 1}
+        """,
+    )
+    result = run("validate", str(path))
+    assert result.exit_code == 2
+    assert f"{path}:3:24: zones.z1.flor: unknown key 'flor'. Did you mean 'floor'?" in result.stderr
+
+
+def test_wrong_types_and_values(run, tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        site: x
+        timezone: Europe/Berln
+        devices:
+          d1: {template: acme-th200, transport: modbus-tcp, address: "127.0.0.1:5020", unit: many}
+        """,
+    )
+    result = run("--json", "validate", str(path))
+    assert result.exit_code == 2
+    problems = json.loads(result.stdout)["files"][0]["problems"]
+    assert any(p.startswith(f"{path}:2:11: timezone: unknown timezone") for p in problems)
+    assert any(p.startswith(f"{path}:4:") and "devices.d1.unit" in p for p in problems)
+
+
+def test_references_are_checked_with_suggestions(run, tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        site: x
+        zones:
+          office: {}
+        devices:
+          d1: {template: acme-th20, transport: modbus-tcp, address: "127.0.0.1:5020", unit: 1}
+          d2: {template: acme-th200, transport: modbus-tpc, address: "127.0.0.1:5020", unit: 1, zone: ofice}
+          d3: {template: acme-th200, transport: modbus-tcp, address: "127.0.0.1:99999", unit: 1}
+        """,
+    )
+    result = run("validate", str(path))
+    assert result.exit_code == 2
+    err = result.stderr
+    assert (
+        f"{path}:5:18: devices.d1.template: unknown template 'acme-th20'. Did you mean 'acme-th200'?"
+        in err
+    )
+    assert "devices.d2.transport: unknown transport 'modbus-tpc'. Did you mean 'modbus-tcp'?" in err
+    assert "devices.d2.zone: unknown zone 'ofice'. Did you mean 'office'?" in err
+    assert "devices.d3.address: invalid port" in err
+
+
+def test_secret_values_are_never_echoed(run, tmp_path):
+    (tmp_path / "secrets.yaml").write_text("unit_secret: s3cr3t-value\n")
+    path = write(
+        tmp_path,
+        """\
+        site: x
+        devices:
+          d1: {template: acme-th200, transport: modbus-tcp, address: "127.0.0.1:5020", unit: !secret unit_secret}
+        """,
+    )
+    result = run("validate", str(path))
+    assert result.exit_code == 2
+    assert "devices.d1.unit" in result.stderr
+    assert "s3cr3t-value" not in result.output
+
+
+def test_missing_site_file_says_what_to_do(run, chdir_tmp):
+    result = run("templates", "list")  # no site file is fine for listing
+    assert result.exit_code == 0, result.output
+    result = run("validate", "site.yaml")
+    assert result.exit_code == 2
+    assert "file not found" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("", "the file is empty"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("hello: 1\n", "cannot tell what this file is"),
+    ],
+)
+def test_files_that_are_not_smartbuild_files(run, tmp_path, text, needle):
+    path = write(tmp_path, text, "thing.yaml")
+    result = run("validate", str(path))
+    assert result.exit_code == 2
+    assert needle in result.stderr or needle in result.stdout

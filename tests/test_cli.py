@@ -1,0 +1,111 @@
+"""The CLI shell: lazy commands, global options, error boundary, start-up imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+
+from smartbuild.cli import COMMANDS, cli
+
+HEAVY = (
+    "pymodbus",
+    "bleak",
+    "zeroconf",
+    "dbus_fast",
+    "pydantic",
+    "sqlite3",
+    "pluggy",
+    "rich",
+    "yaml",
+)
+
+
+def test_help_lists_every_builtin_command(run):
+    result = run("--help")
+    assert result.exit_code == 0, result.output
+    for name, (_, _, help_) in COMMANDS.items():
+        assert name in result.output
+        assert help_ in result.output
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_lazy_help_matches_the_command_docstring(name):
+    module, attr, help_ = COMMANDS[name]
+    import importlib
+
+    command = getattr(importlib.import_module(module), attr)
+    assert isinstance(command, click.Command)
+    assert command.get_short_help_str(limit=200) == help_
+
+
+def test_version(run):
+    result = run("--version")
+    assert result.exit_code == 0
+    assert "smartbuild" in result.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_and_version_import_no_heavy_library(args, tmp_path):
+    code = (
+        "import sys\n"
+        "from smartbuild.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED', sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    env = {"SMARTBUILD_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    # a second run uses the plugin command index and must not even import pluggy
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert "LOADED []" in done.stdout, done.stdout
+
+
+def test_unknown_command_is_a_usage_error(run):
+    result = run("frobnicate")
+    assert result.exit_code == 2
+
+
+def test_json_error_goes_to_stdout_as_json(run, tmp_path):
+    missing = tmp_path / "nope.yaml"
+    result = run("--json", "validate", str(missing))
+    assert result.exit_code == 2
+    data = json.loads(result.stdout)
+    assert data["ok"] is False
+    assert "file not found" in data["files"][0]["problems"][0]
+
+
+def test_internal_errors_have_no_traceback_without_flag(run, monkeypatch):
+    import smartbuild.commands.schema as schema_mod
+
+    def boom(kind):
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(schema_mod, "json_schema", boom)
+    result = run("schema", "site")
+    assert result.exit_code == 1
+    assert "internal error: RuntimeError: kaput" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = run("--traceback", "schema", "site")
+    assert isinstance(result.exception, RuntimeError)
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "smartbuild", "--version"],
+        capture_output=True,
+        text=True,
+        env={"SMARTBUILD_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0
+    assert "smartbuild" in done.stdout
+
+
+def test_root_group_is_click_group():
+    assert isinstance(cli, click.Group)
