@@ -19,6 +19,36 @@ if TYPE_CHECKING:
 # name -> (module, attribute, one-line help). Help lives here so `--help` imports no command module;
 # tests/test_cli.py checks it matches each command's own docstring.
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "discover": (
+        "smartbuild.commands.discover",
+        "discover",
+        "Find devices over Modbus, mDNS and BLE, identify them and optionally save them.",
+    ),
+    "devices": (
+        "smartbuild.commands.devices",
+        "devices",
+        "List the devices of the site with their zone, template and address.",
+    ),
+    "read": (
+        "smartbuild.commands.points",
+        "read",
+        "Read typed point values (with units) from devices of the site.",
+    ),
+    "write": (
+        "smartbuild.commands.points",
+        "write",
+        "Write one point in engineering units: bounds-checked, confirmed, read back, journaled.",
+    ),
+    "watch": (
+        "smartbuild.commands.points",
+        "watch",
+        "Follow point values live (a table on a terminal, JSON Lines with --json).",
+    ),
+    "probe": (
+        "smartbuild.commands.modbus_tools",
+        "probe",
+        "Decode registers in all four word orders, for undocumented register maps.",
+    ),
     "validate": (
         "smartbuild.commands.validate",
         "validate",

@@ -20,6 +20,8 @@ ALLOWLIST_ENV = "SMARTBUILD_LOAD_PLUGINS"
 BUILTINS: tuple[str, ...] = (
     "smartbuild.journal",
     "smartbuild.templates",
+    "smartbuild.transports",
+    "smartbuild.identify",
 )
 
 

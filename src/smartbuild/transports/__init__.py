@@ -1,1 +1,16 @@
-"""smartbuild.transports."""
+"""Builtin transports (a builtin plugin): Modbus TCP/RTU, BLE and mDNS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smartbuild.hookspecs import hookimpl
+
+
+@hookimpl
+def register_transports(register: Any) -> None:
+    """Register the builtin transports (their protocol libraries load on first use)."""
+    from smartbuild.transports.modbus import ModbusRtuTransport, ModbusTcpTransport
+
+    register("modbus-tcp", ModbusTcpTransport)
+    register("modbus-rtu", ModbusRtuTransport)

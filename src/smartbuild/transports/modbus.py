@@ -1,0 +1,418 @@
+"""Modbus TCP and RTU transports on pymodbus async clients.
+
+One link (TCP connection or serial port) per host:port or port, shared by every unit behind it, with
+one request in flight (many gateways handle only one). Reads go through the pure read planner, so
+the points of a device cost the fewest requests; a device refusing a bridged window (exception 02)
+gets it split, and the gap is remembered for the rest of the run. pymodbus is imported lazily.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from smartbuild.errors import DeviceError
+from smartbuild.transports.base import Candidate, Device, Reading, Transport
+from smartbuild.transports.modbus_plan import (
+    AddressRange,
+    ReadRequest,
+    Span,
+    plan_reads,
+    split_window,
+)
+
+EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "server device failure",
+    5: "acknowledge",
+    6: "server device busy",
+    8: "memory parity error",
+    10: "gateway path unavailable",
+    11: "gateway target device failed to respond",
+}
+READ_FUNCTIONS = {
+    "holding": "read_holding_registers",
+    "input": "read_input_registers",
+    "coil": "read_coils",
+    "discrete": "read_discrete_inputs",
+}
+
+
+class ModbusExceptionResponse(Exception):
+    """A device answered with a Modbus exception code."""
+
+    def __init__(self, code: int, function: str, address: int | None = None) -> None:
+        self.code = code
+        where = f" at PDU address {address}" if address is not None else ""
+        super().__init__(
+            f"exception {code:#04x} ({EXCEPTION_NAMES.get(code, 'unknown')}) to {function}{where}"
+        )
+
+
+class NoAnswer(Exception):
+    """The device did not answer in time (after retries), or the link is down."""
+
+
+def quiet_pymodbus(verbosity: int = 0) -> None:
+    """Keep pymodbus's own logging out of smartbuild's output unless asked for (-vv)."""
+    logging.getLogger("pymodbus").setLevel(logging.DEBUG if verbosity > 1 else logging.CRITICAL)
+
+
+class Link:
+    """One TCP connection or serial line, shared by the units behind it, one request at a time."""
+
+    def __init__(
+        self, key: str, make_client: Callable[[], Any], *, connect_delay_s: float, pause_s: float
+    ) -> None:
+        self.key = key
+        self._make_client = make_client
+        self.client: Any = None
+        self.lock = asyncio.Lock()
+        self.connect_delay_s = connect_delay_s
+        self.pause_s = pause_s
+        self._last = 0.0
+        self.connects = 0
+
+    async def _connect(self) -> None:
+        if self.client is not None and self.client.connected:
+            return
+        if self.client is None:
+            self.client = self._make_client()
+        ok = await self.client.connect()
+        if not ok:
+            raise NoAnswer(f"cannot connect to {self.key}")
+        self.connects += 1
+        if self.connect_delay_s:  # slow gateways need a moment after the TCP handshake
+            await asyncio.sleep(self.connect_delay_s)
+
+    async def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
+        """Send one request and return the response; raise NoAnswer or ModbusExceptionResponse."""
+        from pymodbus.exceptions import ConnectionException, ModbusIOException
+
+        async with self.lock:
+            loop = asyncio.get_running_loop()
+            if self.pause_s:
+                wait = self._last + self.pause_s - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            try:
+                await self._connect()
+                response = await getattr(self.client, function)(*args, **kwargs)
+            except (ConnectionException, ModbusIOException, OSError, asyncio.TimeoutError) as error:
+                if self.client is not None and not self.client.connected:
+                    self.client.close()
+                raise NoAnswer(_describe(error)) from None
+            finally:
+                self._last = loop.time()
+        if response.isError():
+            code = getattr(response, "exception_code", 0)
+            raise ModbusExceptionResponse(
+                code, function, kwargs.get("address", args[0] if args else None)
+            )
+        return response
+
+    def close(self) -> None:
+        """Close the client."""
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if "No response" in text or isinstance(error, asyncio.TimeoutError):
+        return "no answer (timeout)"
+    return text.replace("Modbus Error: ", "").strip("[] ")
+
+
+def split_host_port(address: str, default_port: int = 502) -> tuple[str, int]:
+    """Split "host[:port]" (and "[v6]:port")."""
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    if address.count(":") == 1:
+        host, port = address.split(":")
+        return host, int(port)
+    return address, default_port
+
+
+def spans_for(device: Device, names: Sequence[str]) -> list[Span]:
+    """Return the planner spans of points (on-wire PDU addresses)."""
+    template = device.template
+    spans = []
+    for name in names:
+        point = template.points[name]
+        assert point.table is not None
+        spans.append(Span(name, point.table, template.pdu_address(point), point.register_count()))
+    return spans
+
+
+def decode_point(device: Device, name: str, words: list[Any]) -> tuple[Any, Any, str | None]:
+    """Return (value, raw, enum label) of a point from its registers or bits."""
+    from smartbuild.transports import modbus_codec
+
+    point = device.template.points[name]
+    if point.table in ("coil", "discrete"):
+        value: Any = bool(words[0])
+        return value, int(value), None
+    if point.bit is not None:
+        value = bool((int(words[0]) >> point.bit) & 1)
+        return value, int(words[0]), None
+    value = modbus_codec.decode(
+        [int(w) for w in words], point.type.upper(), device.template.word_order(point),
+        point.scale, point.offset,
+    )  # fmt: skip
+    label = point.enum.get(int(value)) if point.enum and isinstance(value, (int, float)) else None
+    return value, list(words) if len(words) > 1 else int(words[0]), label
+
+
+class ModbusTransport(Transport):
+    """Shared machinery of the TCP and RTU transports."""
+
+    family = "modbus"
+
+    def __init__(self, warn: Callable[[str], None] | None = None) -> None:
+        super().__init__(warn)
+        self.links: dict[str, Link] = {}
+        self.no_bridge: dict[tuple[str, int], set[AddressRange]] = {}
+        quiet_pymodbus(int(os.environ.get("SMARTBUILD_VERBOSE", "0")))
+
+    def link_key(self, device: Device) -> str:
+        """Return the key of the link that reaches a device."""
+        raise DeviceError(device.id, f"transport {self.name} has no link")
+
+    def make_client(self, device: Device) -> Callable[[], Any]:
+        """Return a factory of the pymodbus client for a device's link."""
+        raise DeviceError(device.id, f"transport {self.name} has no client")
+
+    def link(self, device: Device) -> Link:
+        """Return the shared link of a device, creating it on first use."""
+        key = self.link_key(device)
+        if key not in self.links:
+            self.links[key] = Link(
+                key,
+                self.make_client(device),
+                connect_delay_s=device.setting("connect_delay_ms") / 1000,
+                pause_s=device.setting("pause_ms") / 1000,
+            )
+        return self.links[key]
+
+    def unit(self, device: Device) -> int:
+        """Return the unit id of a device (1 when the site does not say)."""
+        return device.spec.unit if device.spec.unit is not None else 1
+
+    async def read(self, device: Device, points: Sequence[str]) -> list[Reading]:
+        """Read points with the fewest requests; split windows the device refuses."""
+        template = device.template
+        names = list(points)
+        spans = spans_for(device, names)
+        link = self.link(device)
+        unit = self.unit(device)
+        learned = self.no_bridge.setdefault((link.key, unit), set())
+        queue: list[ReadRequest] = plan_reads(
+            spans,
+            device.setting("max_gap"),
+            no_bridge=learned,
+            max_registers=template.defaults.max_read_registers,
+        )
+        words: dict[str, list[Any]] = {}
+        errors: dict[str, str] = {}
+        stat = self.stat(device.id)
+        while queue:
+            request = queue.pop(0)
+            stat.requests += 1
+            try:
+                response = await link.call(
+                    READ_FUNCTIONS[request.table],
+                    request.address,
+                    count=request.count,
+                    device_id=unit,
+                )
+            except ModbusExceptionResponse as error:
+                stat.errors += 1
+                stat.last_error = str(error)
+                if error.code == 2 and len(request.spans) > 1:
+                    split = split_window(request)
+                    learned.update(split.no_bridge)
+                    queue[:0] = list(split.requests)
+                    continue
+                for key in request.keys:
+                    errors[key] = f"{error} (unit {unit})"
+                continue
+            except NoAnswer as error:
+                stat.errors += 1
+                stat.timeouts += 1
+                stat.last_error = str(error)
+                # a silent device costs (retries + 1) x timeout once, not once per request
+                for key in [k for r in [request, *queue] for k in r.keys]:
+                    errors[key] = f"{error} ({link.key} unit {unit})"
+                break
+            values = response.bits if request.table in ("coil", "discrete") else response.registers
+            for span in request.spans:
+                start = span.address - request.address
+                chunk = list(values[start : start + span.count])
+                if len(chunk) < span.count:
+                    errors[span.key] = f"short response: {len(chunk)} of {span.count} values"
+                else:
+                    words[span.key] = chunk
+        readings = []
+        for name in names:
+            point = template.points[name]
+            if name in words:
+                try:
+                    value, raw, label = decode_point(device, name, words[name])
+                except ValueError as error:
+                    readings.append(
+                        Reading(device.id, name, unit=point.unit, error=f"cannot decode: {error}")
+                    )
+                    continue
+                readings.append(Reading(device.id, name, value, point.unit, raw, label))
+            else:
+                readings.append(
+                    Reading(device.id, name, unit=point.unit, error=errors.get(name, "not read"))
+                )
+        return readings
+
+    async def write(self, device: Device, point_name: str, value: Any) -> None:
+        """Write one point: FC6/FC16 for holding registers, FC5 for coils; never input tables."""
+        from smartbuild.transports import modbus_codec
+
+        point = device.point(point_name)
+        template = device.template
+        address = template.pdu_address(point)
+        link = self.link(device)
+        unit = self.unit(device)
+        stat = self.stat(device.id)
+        if point.table not in ("holding", "coil"):
+            raise DeviceError(device.id, f"{point_name} is in the {point.table} table: read-only")
+        try:
+            if point.table == "coil":
+                stat.requests += 1
+                await link.call("write_coil", address, bool(value), device_id=unit)
+                return
+            if point.bit is not None:  # a flag inside a register: read, change one bit, write
+                stat.requests += 2
+                current = (
+                    await link.call("read_holding_registers", address, count=1, device_id=unit)
+                ).registers[0]
+                new = current | (1 << point.bit) if value else current & ~(1 << point.bit)
+                await link.call("write_register", address, new, device_id=unit)
+                return
+            try:
+                registers = modbus_codec.encode(
+                    value, point.type.upper(), template.word_order(point), point.scale, point.offset,
+                    length=point.length,
+                )  # fmt: skip
+            except ValueError as error:
+                raise DeviceError(
+                    device.id, f"cannot encode {value!r} for {point_name}: {error}"
+                ) from None
+            stat.requests += 1
+            if len(registers) == 1:
+                await link.call("write_register", address, registers[0], device_id=unit)
+            else:
+                await link.call("write_registers", address, registers, device_id=unit)
+        except (ModbusExceptionResponse, NoAnswer) as error:
+            stat.errors += 1
+            stat.last_error = str(error)
+            raise DeviceError(
+                device.id,
+                f"writing {point_name} (PDU address {address}, unit {unit}) failed: {error}",
+            ) from None
+
+    async def discover(self, options: dict[str, Any], found: Callable[[Candidate], None]) -> None:
+        """Sweep hosts or serial buses for units and identify them."""
+        from smartbuild.transports.modbus_discovery import discover
+
+        await discover(self, options, found)
+
+    async def aclose(self) -> None:
+        """Close every link."""
+        for link in self.links.values():
+            link.close()
+        self.links.clear()
+
+
+class ModbusTcpTransport(ModbusTransport):
+    """Modbus TCP: address "host[:port]" (default port 502)."""
+
+    name = "modbus-tcp"
+
+    def link_key(self, device: Device) -> str:
+        """Return "host:port"."""
+        host, port = split_host_port(device.spec.address)
+        return f"{host}:{port}"
+
+    def make_client(self, device: Device) -> Callable[[], Any]:
+        """Return a factory of an AsyncModbusTcpClient."""
+        host, port = split_host_port(device.spec.address)
+        timeout, retries = device.setting("timeout"), device.setting("retries")
+
+        def factory() -> Any:
+            from pymodbus.client import AsyncModbusTcpClient
+
+            return AsyncModbusTcpClient(
+                host, port=port, timeout=timeout, retries=retries, reconnect_delay=0
+            )
+
+        return factory
+
+
+class ModbusRtuTransport(ModbusTransport):
+    """Modbus RTU on a serial port (one bus, one request at a time, several units)."""
+
+    name = "modbus-rtu"
+
+    def link_key(self, device: Device) -> str:
+        """Return the serial port path."""
+        return device.spec.address
+
+    def make_client(self, device: Device) -> Callable[[], Any]:
+        """Return a factory of an AsyncModbusSerialClient, after checking the port."""
+        port = device.spec.address
+        check_serial_port(device.id, port)
+        serial = device.spec.serial
+        timeout, retries = device.setting("timeout"), device.setting("retries")
+
+        def factory() -> Any:
+            from pymodbus.client import AsyncModbusSerialClient
+
+            return AsyncModbusSerialClient(
+                port,
+                baudrate=serial.baudrate if serial else 9600,
+                parity=serial.parity if serial else "E",
+                stopbits=serial.stopbits if serial else 1,
+                bytesize=serial.bytesize if serial else 8,
+                timeout=timeout,
+                retries=retries,
+                reconnect_delay=0,
+            )
+
+        return factory
+
+
+def check_serial_port(who: str, port: str) -> None:
+    """Raise a DeviceError that says what to do when a serial port is missing or not permitted."""
+    if port.startswith(("socket://", "rfc2217://")):
+        return
+    if not os.path.exists(port):
+        raise DeviceError(
+            who, f"serial port {port} does not exist", hint="check the cable and `ls /dev/tty*`"
+        )
+    if not os.access(port, os.R_OK | os.W_OK):
+        import grp
+
+        try:
+            group = grp.getgrgid(os.stat(port).st_gid).gr_name
+        except KeyError:
+            group = "dialout"
+        raise DeviceError(
+            who,
+            f"no permission to open {port}",
+            hint=f"join the {group!r} group (sudo usermod -aG {group} $USER) and log in again",
+        )
