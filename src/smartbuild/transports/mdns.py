@@ -102,15 +102,7 @@ def merge_services(services: Iterable[MdnsService]) -> list[MdnsDevice]:
         members = sorted(groups[key], key=lambda s: (s.type, s.name.lower(), s.interface))
         addresses = tuple(dict.fromkeys(a for s in members for a in s.addresses))
         interfaces = tuple(dict.fromkeys(s.interface for s in members))
-        devices.append(
-            MdnsDevice(
-                key=key,
-                host=members[0].host,
-                addresses=addresses,
-                interfaces=interfaces,
-                services=tuple(members),
-            )
-        )
+        devices.append(MdnsDevice(key, members[0].host, addresses, interfaces, tuple(members)))
     return devices
 
 
@@ -421,13 +413,7 @@ class _Browse:
         for problem in problems:
             self.warn(problem)
         service = MdnsService(
-            type=info.type,
-            name=info.name,
-            server=info.server,
-            addresses=addresses,
-            port=int(info.port),
-            txt=txt,
-            interface=session.interface,
+            info.type, info.name, info.server, addresses, int(info.port), txt, session.interface
         )
         self.check_duplicate(service, session)
         return service
@@ -525,17 +511,7 @@ async def browse(
             for service_type in wanted:
                 state.follow(session, service_type)
             if all_types:
-                handler = functools.partial(state.on_state_change, session)
-                from zeroconf.asyncio import AsyncServiceBrowser
-
-                session.browsers.append(
-                    AsyncServiceBrowser(
-                        session.azc.zeroconf,
-                        [SERVICE_TYPE_ENUMERATION],
-                        handlers=[handler],
-                        question_type=_qm(),
-                    )
-                )
+                state.follow(session, SERVICE_TYPE_ENUMERATION)
         if stop is not None:
             stop_waiter = loop.create_task(stop.wait())
             stop_waiter.add_done_callback(lambda _: state.changed.set())
@@ -568,7 +544,7 @@ async def browse(
         devices=tuple(merge_services(live)),
         removed=tuple(state.removed.values()),
         warnings=tuple(state.warnings),
-        types=tuple(sorted({t for s in sessions for t in s.types})),
+        types=tuple(sorted({t for s in sessions for t in s.types} - {SERVICE_TYPE_ENUMERATION})),
         stopped_early=stopped_early,
     )
 

@@ -32,8 +32,7 @@ def expand_targets(targets: list[str], default_port: int) -> list[tuple[str, int
     out: list[tuple[str, int]] = []
     for target in targets:
         out.extend(_expand(target.strip(), default_port))
-    seen: set[tuple[str, int]] = set()
-    return [t for t in out if not (t in seen or seen.add(t))]
+    return list(dict.fromkeys(out))
 
 
 def count_addresses(targets: list[str]) -> int:
