@@ -128,6 +128,7 @@ class PointSpec(Closed):
     txt: str | None = None
     # meaning and safety
     scale: float = 1.0
+    sf: str | None = None  # SunSpec: value x 10^(this other point's value)
     offset: float = 0.0
     unit: str | None = None
     role: str | None = None
@@ -195,6 +196,11 @@ class Template(Closed):
                 problems.append(f"{name!r}: a BLE point needs 'advert' or 'characteristic'")
             elif transport == "mdns" and not p.txt:
                 problems.append(f"{name!r}: an mDNS point needs 'txt'")
+        for name, p in points.items():
+            if p.sf is not None and p.sf not in points:
+                problems.append(
+                    f"{name!r}: scale-factor point {p.sf!r} is not a point of this template"
+                )
         if transport == "modbus":
             problems.extend(_overlaps(points, base))
         if problems:

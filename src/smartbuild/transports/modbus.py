@@ -171,6 +171,12 @@ def decode_point(device: Device, name: str, words: list[Any]) -> tuple[Any, Any,
     return value, list(words) if len(words) > 1 else int(words[0]), label
 
 
+def _apply_sf(value: Any, scale: float, offset: float, exponent: int) -> float:
+    """Apply a SunSpec scale factor: raw x 10^sf (the template's scale/offset already applied)."""
+    raw = (value - offset) / scale
+    return round(raw * 10.0**exponent, max(0, -exponent)) * scale + offset
+
+
 class ModbusTransport(Transport):
     """Shared machinery of the TCP and RTU transports."""
 
@@ -210,7 +216,13 @@ class ModbusTransport(Transport):
         """Read points with the fewest requests; split windows the device refuses."""
         template = device.template
         names = list(points)
-        spans = spans_for(device, names)
+        # SunSpec-style scale factors live in other registers: read them in the same plan
+        wanted = list(
+            dict.fromkeys(
+                [*names, *(template.points[n].sf for n in names if template.points[n].sf)]
+            )
+        )
+        spans = spans_for(device, wanted)
         link = self.link(device)
         unit = self.unit(device)
         learned = self.no_bridge.setdefault((link.key, unit), set())
@@ -263,9 +275,15 @@ class ModbusTransport(Transport):
         readings = []
         for name in names:
             point = template.points[name]
+            if point.sf and point.sf not in words and name in words:
+                errors[name] = f"scale factor {point.sf}: {errors.get(point.sf, 'not read')}"
+                del words[name]
             if name in words:
                 try:
                     value, raw, label = decode_point(device, name, words[name])
+                    if point.sf:
+                        exponent, _, _ = decode_point(device, point.sf, words[point.sf])
+                        value = _apply_sf(value, point.scale, point.offset, int(exponent))
                 except ValueError as error:
                     readings.append(
                         Reading(device.id, name, unit=point.unit, error=f"cannot decode: {error}")
@@ -303,6 +321,18 @@ class ModbusTransport(Transport):
                 new = current | (1 << point.bit) if value else current & ~(1 << point.bit)
                 await link.call("write_register", address, new, device_id=unit)
                 return
+            if point.sf:  # SunSpec: the device stores value / 10^sf
+                sf_point = template.points[point.sf]
+                assert sf_point.table is not None
+                stat.requests += 1
+                response = await link.call(
+                    READ_FUNCTIONS[sf_point.table],
+                    template.pdu_address(sf_point),
+                    count=1,
+                    device_id=unit,
+                )
+                exponent, _, _ = decode_point(device, point.sf, list(response.registers))
+                value = round(float(value) / 10.0 ** int(exponent))
             try:
                 registers = modbus_codec.encode(
                     value, point.type.upper(), template.word_order(point), point.scale, point.offset,
