@@ -217,11 +217,8 @@ class ModbusTransport(Transport):
         template = device.template
         names = list(points)
         # SunSpec-style scale factors live in other registers: read them in the same plan
-        wanted = list(
-            dict.fromkeys(
-                [*names, *(template.points[n].sf for n in names if template.points[n].sf)]
-            )
-        )
+        factors = [sf for n in names if (sf := template.points[n].sf) is not None]
+        wanted = list(dict.fromkeys([*names, *factors]))
         spans = spans_for(device, wanted)
         link = self.link(device)
         unit = self.unit(device)
