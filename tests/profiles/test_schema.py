@@ -213,6 +213,11 @@ def test_co2_max_needs_a_standard_with_a_co2_limit() -> None:
             "does not exist",
         ),
         (
+            {"standard": "en16798-1", "season": {"threshold": 12}},
+            ("comfort", "season"),
+            "threshold needs outdoor_point",
+        ),
+        (
             {"standard": "en16798-1", "season": {"outdoor_point": "zone_co2"}},
             ("comfort", "season", "outdoor_point"),
             "not an outdoor temperature",

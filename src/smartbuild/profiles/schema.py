@@ -90,6 +90,8 @@ class SeasonSpec(Closed):
 
     @model_validator(mode="after")
     def _one_way(self) -> SeasonSpec:
+        if "threshold" in self.model_fields_set and self.outdoor_point is None:
+            raise custom_error("season", "threshold needs outdoor_point (the role it applies to)")
         if (self.heating is None) == (self.outdoor_point is None):
             raise custom_error(
                 "season",
