@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO / "src"))
 from smartbuild.profiles.planner import PointState, ZoneInfo, plan_profile  # noqa: E402
 from smartbuild.profiles.schema import load_profile_text  # noqa: E402
 
-PROFILE = REPO / "profiles" / "office-en16798-cat2.yaml"
+PROFILE = REPO / "src" / "smartbuild" / "profiles" / "library" / "office-en16798-cat2.yaml"
 AT = dt.datetime(2026, 1, 12, 10, 0)  # Monday, office hours, heating season
 ROLES = (  # role, unit, current value (mix of change / unchanged / deadband)
     ("heating_setpoint", "°C", (18.0, 20.0, 19.9)),
@@ -113,7 +113,7 @@ def main() -> None:
 
     import yaml
 
-    for path in sorted((REPO / "profiles").glob("*.yaml")):
+    for path in sorted((REPO / "src" / "smartbuild" / "profiles" / "library").glob("*.yaml")):
         text = path.read_text("utf-8")
         seconds = statistics.median(times(lambda t=text: load_profile_text(t), args.runs * 4))
         print(f"profile load+validate {path.name:<28} {seconds * 1000:6.2f} ms")

@@ -190,6 +190,24 @@ async def _write_one(run: Run, conns: Connections, request: WriteRequest) -> Wri
         return WriteOutcome(
             device.id, name, "failed", requested=request.target, message=error.message
         )
+    if same_value(point, before, request.target):
+        # no write at all: many devices keep holding registers in EEPROM with limited write cycles
+        run.emit("skipped", device.id, name, before=before, requested=request.target,
+                 after=before, message="already at the requested value", **tag)  # fmt: skip
+        return WriteOutcome(device.id, name, "unchanged", before, request.target, before)
+    problems = bounds_problems(device, name, request.target)
+    if problems:  # the planner blocks these already; this is the last line of defence
+        refusal = "; ".join(problems)
+        run.emit(
+            "blocked",
+            device.id,
+            name,
+            before=before,
+            requested=request.target,
+            message=refusal,
+            **tag,
+        )
+        return WriteOutcome(device.id, name, "blocked", before, request.target, before, refusal)
     if request.check_expect and not same_value(point, before, request.expect_before):
         message: str | None = (
             f"holds {before!r}, not the {request.expect_before!r} that was written: "
@@ -205,11 +223,6 @@ async def _write_one(run: Run, conns: Connections, request: WriteRequest) -> Wri
             **tag,
         )
         return WriteOutcome(device.id, name, "conflict", before, request.target, before, message)
-    if same_value(point, before, request.target):
-        # no write at all: many devices keep holding registers in EEPROM with limited write cycles
-        run.emit("skipped", device.id, name, before=before, requested=request.target,
-                 after=before, message="already at the requested value", **tag)  # fmt: skip
-        return WriteOutcome(device.id, name, "unchanged", before, request.target, before)
     run.emit("intent", device.id, name, before=before, requested=request.target,
              message=request.reason, **tag)  # fmt: skip
     try:

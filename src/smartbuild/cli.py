@@ -49,6 +49,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "probe",
         "Decode registers in all four word orders, for undocumented register maps.",
     ),
+    "profile": (
+        "smartbuild.commands.profile",
+        "profile",
+        "Validate, plan and apply energy and comfort profiles.",
+    ),
+    "rollback": (
+        "smartbuild.commands.rollback",
+        "rollback",
+        "Restore the values a run changed, where devices still hold what it wrote.",
+    ),
+    "overrides": (
+        "smartbuild.commands.rollback",
+        "overrides",
+        "List overrides (profile apply --for) that are still in force.",
+    ),
     "validate": (
         "smartbuild.commands.validate",
         "validate",

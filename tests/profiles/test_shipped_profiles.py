@@ -1,4 +1,4 @@
-"""Every profile in profiles/ validates, fits the JSON Schema and plans sensibly."""
+"""Every shipped profile (src/smartbuild/profiles/library/) validates, fits the JSON Schema and plans sensibly."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 from smartbuild.profiles.planner import Plan, PointState, ZoneInfo, plan_profile
 from smartbuild.profiles.schema import Profile, load_profile_text
 
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+PROFILES = Path(__file__).resolve().parents[2] / "src" / "smartbuild" / "profiles" / "library"
 FILES = sorted(PROFILES.glob("*.yaml"))
 
 ZONES = [
