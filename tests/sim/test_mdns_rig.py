@@ -15,6 +15,7 @@ from smartbuild.sim.mdns import (
     main,
     spread,
     synthetic_announcements,
+    with_tag,
 )
 from smartbuild.transports.mdns_catalogue import load_catalogue
 
@@ -27,6 +28,24 @@ def test_one_example_per_catalogue_rule_on_distinct_loopback_hosts() -> None:
     addresses = [a for e in examples for a in e.addresses]
     assert len(set(addresses)) == len(examples)
     assert all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+def test_tags_make_names_unique_and_keep_identification() -> None:
+    from smartbuild.transports.mdns import MdnsService
+    from smartbuild.transports.mdns_catalogue import identify
+
+    tagged = with_tag(catalogue_examples(), "0a1b2c")
+    assert all(t.host.endswith("-0a1b2c") for t in tagged)
+    assert {t.instance for t in tagged}.isdisjoint({e.instance for e in catalogue_examples()})
+    by_rule = {t.rule: t for t in tagged}
+    assert by_rule["shelly-http"].instance == "shelly1pm-84CCA80A1B2C"
+    assert by_rule["homekit"].instance == "Eve Energy 2A3F 0a1b2c"
+    for item in tagged:
+        service = MdnsService(item.full_type, item.name, item.server, item.addresses, item.port,
+                              {str(k): str(v) for k, v in item.txt.items()})  # fmt: skip
+        assert identify(service).rule == item.rule
+    with pytest.raises(UsageError, match="6 lower-case hex digits"):
+        with_tag(tagged, "XYZ")
 
 
 def test_garbage_contains_each_kind_of_trouble() -> None:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from smartbuild.sim.mdns import (
     garbage_announcements,
     spread,
     synthetic_announcements,
+    with_tag,
 )
 from smartbuild.transports.mdns import (
     TXT_SIZE_LIMIT,
@@ -59,14 +61,49 @@ async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 
         await asyncio.sleep(0.01)
 
 
+def unique(label: str) -> str:
+    """Return a name part no other rig on this machine's loopback is using."""
+    return f"{label}{uuid.uuid4().hex[:8]}"
+
+
+def tagged_examples() -> tuple[str, list[Announcement]]:
+    """Return a fresh tag and the catalogue examples carrying it (see sim.mdns.with_tag)."""
+    tag = uuid.uuid4().hex[:6]
+    return tag, with_tag(catalogue_examples(), tag)
+
+
 def by_name(result: BrowseResult) -> dict[str, MdnsService]:
     names = [s.name for s in result.services]
     assert len(names) == len(set(names)), "one service per name on one interface"
     return {s.name: s for s in result.services}
 
 
+def ours(result: BrowseResult, announced: list[Announcement]) -> dict[str, MdnsService]:
+    """Return the found services we announced (other rigs may share the loopback)."""
+    names = {a.name for a in announced}
+    return {name: s for name, s in by_name(result).items() if name in names}
+
+
+async def browse_until_found(
+    announced: list[Announcement], *, grace: float = 0.0, **kwargs: object
+) -> BrowseResult:
+    """Browse until every announced service was added (or the timeout), then grace seconds."""
+    missing = {a.name for a in announced}
+    stop = asyncio.Event()
+
+    def on_update(event: str, service: MdnsService) -> None:
+        missing.discard(service.name)
+        if not missing:
+            asyncio.get_running_loop().call_later(grace, stop.set)
+
+    result = await browse(LO, stop=stop, on_update=on_update, **kwargs)  # type: ignore[arg-type]
+    assert not missing, f"not found: {sorted(missing)}"
+    return result
+
+
 def assert_found_and_identified(result: BrowseResult, expected: list[Announcement]) -> None:
-    found = by_name(result)
+    found = ours(result, expected)
+    assert len(found) == len(expected)
     for item in expected:
         service = found[item.name]
         assert service.type == item.full_type
@@ -79,29 +116,30 @@ def assert_found_and_identified(result: BrowseResult, expected: list[Announcemen
 
 
 async def test_finds_and_identifies_every_catalogue_example(responder: MdnsResponder) -> None:
-    examples = catalogue_examples()
+    _, examples = tagged_examples()
     await responder.add(*examples)
-    result = await browse(LO, timeout=5.0, expect=len(examples), quiet=0.3)
+    result = await browse_until_found(examples, timeout=8.0)
     assert result.stopped_early
-    assert len(result.services) == len(examples)
-    assert len(result.devices) == len(examples)  # one host per example
     assert_found_and_identified(result, examples)
-    assert result.warnings == ()
-    assert result.removed == ()
+    hosts = {s.server for s in ours(result, examples).values()}
+    assert len([d for d in result.devices if d.services[0].server in hosts]) == len(examples)
+    assert not [w for w in result.warnings if any(e.instance in w for e in examples)]
+    assert not [r for r in result.removed if r.name in {e.name for e in examples}]
 
 
 async def test_finds_services_announced_by_another_process() -> None:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
+    tag, examples = tagged_examples()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smartbuild.sim.mdns", "--examples", "--until-stdin-closes",
+        sys.executable, "-m", "smartbuild.sim.mdns", "--examples", "--tag", tag,
+        "--until-stdin-closes",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 15)
-        examples = catalogue_examples()
         assert line.decode().split() == ["READY", str(len(examples))]
-        result = await browse(LO, timeout=5.0, expect=len(examples), quiet=0.3)
+        result = await browse_until_found(examples, timeout=8.0)
         assert_found_and_identified(result, examples)
     finally:
         assert proc.stdin is not None
@@ -115,7 +153,7 @@ async def test_finds_services_announced_by_another_process() -> None:
 
 
 async def test_appear_update_and_disappear_during_a_browse(responder: MdnsResponder) -> None:
-    first, second, third, late = synthetic_announcements(4)
+    first, second, third, late = synthetic_announcements(4, prefix=unique("shellyplus1pm-"))
     await responder.add(first, second, third)
     events: list[tuple[str, str]] = []
     stop = asyncio.Event()
@@ -138,60 +176,73 @@ async def test_appear_update_and_disappear_during_a_browse(responder: MdnsRespon
     result = await asyncio.wait_for(task, 10)
 
     assert result.stopped_early
-    assert {s.instance for s in result.services} == {second.instance, third.instance, late.instance}
-    assert [s.instance for s in result.removed] == [first.instance]
-    assert by_name(result)[second.name].txt["ver"] == "1.5.0"
-    assert identify(by_name(result)[second.name]).firmware == "1.5.0"
-    assert len(result.devices) == 3
+    found = ours(result, [first, second, third, late])
+    assert set(found) == {second.name, third.name, late.name}
+    assert [s.name for s in result.removed if s.name == first.name] == [first.name]
+    assert found[second.name].txt["ver"] == "1.5.0"
+    assert identify(found[second.name]).firmware == "1.5.0"
     assert events.count(("added", first.instance)) == 1
+    assert events.count(("removed", first.instance)) == 1
 
 
 async def test_garbage_is_skipped_with_warnings() -> None:
-    good = catalogue_examples()[:2]
-    garbage = garbage_announcements()
+    tag = uuid.uuid4().hex[:6]
+    good = with_tag(catalogue_examples()[:2], tag)
+    garbage = with_tag(garbage_announcements(), tag)
+    oversized, latin, no_address, duplicate, _ = garbage
     groups = spread([*good, *garbage])
     assert len(groups) == 2  # the duplicate instance name needs a second responder
+    survivors = [oversized, latin, duplicate]
     async with MdnsResponder() as one, MdnsResponder() as two:
         await one.add(*groups[0])
         await two.add(*groups[1])
-        # good 2 + oversized + latin-1 + one of the duplicates; the address-less one never counts
-        result = await browse(LO, ["_http._tcp", "_hap._tcp", "_shelly._tcp"], timeout=6.0,
-                              expect=5, quiet=0.5)  # fmt: skip
-    found = by_name(result)
+        # The address-less service never resolves: the browse ends on the stop, and the
+        # resolve still pending for it becomes a warning. The grace lets the second claim of
+        # the duplicate name arrive from the other responder.
+        result = await browse_until_found(
+            [*good, *survivors],
+            grace=1.0,
+            types=["_http._tcp", "_hap._tcp", "_shelly._tcp"],
+            timeout=8.0,
+        )
+    found = ours(result, garbage + good)
     assert len(found) == 5
-    assert "No address._http._tcp.local." not in found
-    assert found["Oversized TXT._http._tcp.local."].txt["k11"] == "x" * 200
-    latin = found["Latin-1 panel._http._tcp.local."]
-    assert latin.txt == {"path": "/caf\ufffd", "r\ufffdle": "boiler"}
-    assert found["Duplicate._http._tcp.local."].port in (8081, 8082)
-    text = "\n".join(result.warnings)
+    assert no_address.name not in found
+    assert found[oversized.name].txt["k11"] == "x" * 200
+    assert found[latin.name].txt == {"path": "/caf\ufffd", "r\ufffdle": "boiler"}
+    assert found[duplicate.name].port in (8081, 8082)
+    mine = [w for w in result.warnings if any(g.name in w for g in garbage)]
+    text = "\n".join(mine)
     assert f"above the {TXT_SIZE_LIMIT}-byte limit" in text
     assert "TXT 'path' is not UTF-8" in text
     assert "a TXT key is not UTF-8" in text
-    assert "Duplicate._http._tcp.local. on 127.0.0.1: duplicate instance name" in text
-    assert "No address._http._tcp.local. on 127.0.0.1: skipped" in text
-    assert len(result.warnings) == 5, text
+    assert f"{duplicate.name} on 127.0.0.1: duplicate instance name" in text
+    assert f"{no_address.name} on 127.0.0.1: skipped, no address answered" in text
+    assert len(mine) == 5, text
     assert_found_and_identified(result, good)
 
 
 async def test_expect_ends_the_browse_early_and_timeout_otherwise(
     responder: MdnsResponder,
 ) -> None:
-    devices = synthetic_announcements(5)
+    # A type of its own: expect counts every device of the browsed types.
+    service_type = f"_{unique('sbt')}._tcp"
+    devices = synthetic_announcements(5, service_type=service_type)
     await responder.add(*devices)
-    early = await browse(LO, ["_shelly._tcp"], timeout=15.0, expect=5, quiet=0.2)
+    early = await browse(LO, [service_type], timeout=15.0, expect=5, quiet=0.2)
     assert early.stopped_early
     assert len(early.devices) == 5
-    full = await browse(LO, ["_shelly._tcp"], timeout=1.5)
+    full = await browse(LO, [service_type], timeout=1.5)
     assert not full.stopped_early
     assert len(full.devices) == 5
 
 
 async def test_all_types_enumerates_types_beyond_the_catalogue(responder: MdnsResponder) -> None:
-    examples = catalogue_examples()
-    custom = Announcement("_acme-hvac._tcp", "AHU 1", "ahu-1", 8080, {"fw": "3.2"}, ("127.0.5.1",))
+    _, examples = tagged_examples()
+    custom_type = f"_{unique('hvac')}._tcp"
+    custom = Announcement(custom_type, "AHU 1", "ahu-1", 8080, {"fw": "3.2"}, ("127.0.5.1",))
     await responder.add(*examples, custom)
-    result = await browse(LO, all_types=True, timeout=8.0, expect=len(examples) + 1, quiet=0.3)
+    result = await browse_until_found([*examples, custom], all_types=True, timeout=8.0)
     assert {e.full_type for e in examples} | {custom.full_type} <= set(result.types)
     assert_found_and_identified(result, examples)
     assert by_name(result)[custom.name].txt == {"fw": "3.2"}
@@ -199,21 +250,24 @@ async def test_all_types_enumerates_types_beyond_the_catalogue(responder: MdnsRe
 
 
 async def test_types_limit_what_is_browsed(responder: MdnsResponder) -> None:
-    examples = catalogue_examples()
+    _, examples = tagged_examples()
     await responder.add(*examples)
-    result = await browse(LO, ["_hue._tcp"], timeout=5.0, expect=1, quiet=0.3)
+    hue = [e for e in examples if e.type == "_hue._tcp"]
+    result = await browse_until_found(hue, types=["_hue._tcp"], timeout=5.0)
     assert result.types == ("_hue._tcp.local.",)
-    assert [identify(s).rule for s in result.services] == ["hue-bridge"]
+    assert {s.type for s in result.services} == {"_hue._tcp.local."}
+    assert_found_and_identified(result, hue)
 
 
 async def test_an_on_update_error_ends_the_browse_and_is_raised(responder: MdnsResponder) -> None:
-    await responder.add(*synthetic_announcements(1))
+    service_type = f"_{unique('sbt')}._tcp"
+    await responder.add(*synthetic_announcements(1, service_type=service_type))
 
     def explode(event: str, service: MdnsService) -> None:
         raise RuntimeError(f"callback saw {event}")
 
     with pytest.raises(RuntimeError, match="callback saw added"):
-        await browse(LO, ["_shelly._tcp"], timeout=10.0, on_update=explode)
+        await browse(LO, [service_type], timeout=10.0, on_update=explode)
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Mapping, Sequence
@@ -265,22 +267,52 @@ def garbage_announcements(first_address: str = "127.0.3.1") -> list[Announcement
 
 
 def synthetic_announcements(
-    count: int, *, service_type: str = "_shelly._tcp", first_address: str = "127.0.4.1"
+    count: int,
+    *,
+    service_type: str = "_shelly._tcp",
+    first_address: str = "127.0.4.1",
+    prefix: str = "shellyplus1pm",
 ) -> list[Announcement]:
-    """Return count Shelly-like devices, each with its own host and loopback address."""
+    """Return count Shelly-like devices, each with its own host and loopback address.
+
+    Pass a unique ``prefix`` (and ``service_type``) when other rigs may announce on the same
+    loopback at the same time, so names cannot collide.
+    """
     base = ipaddress.ip_address(first_address)
     return [
         Announcement(
             service_type,
-            f"shellyplus1pm-{i:012x}",
-            f"shellyplus1pm-{i:012x}",
+            f"{prefix}-{i:012x}",
+            f"{prefix}-{i:012x}",
             80,
             {"gen": "2", "app": "Plus1PM", "ver": "1.4.4"},
             (str(base + i),),
-            "shelly-gen2",
+            "shelly-gen2" if normalise_type(service_type) == "_shelly._tcp.local." else None,
         )
         for i in range(count)
     ]
+
+
+def with_tag(announcements: Sequence[Announcement], tag: str) -> list[Announcement]:
+    """Return copies whose instance and host names carry tag (6 hex digits).
+
+    Rigs in different processes that share the loopback must not announce the same names:
+    one rig's goodbye would withdraw the other's service. A trailing 6-hex-digit id (MAC or
+    node id) is replaced by the tag, so rules that parse it still match; other instance
+    names get " <tag>" appended.
+    """
+    if not re.fullmatch(r"[0-9a-f]{6}", tag):
+        raise UsageError(f"a rig tag is 6 lower-case hex digits, not {tag!r}")
+    tagged = []
+    for item in announcements:
+        instance = item.instance
+        if re.search(r"[-0-9A-Fa-f][0-9A-Fa-f]{6}$", instance):
+            tail = instance[-6:]
+            instance = instance[:-6] + (tag.upper() if tail.isupper() else tag)
+        else:
+            instance = f"{instance} {tag}"
+        tagged.append(dataclasses.replace(item, instance=instance, host=f"{item.host}-{tag}"))
+    return tagged
 
 
 def spread(announcements: Sequence[Announcement]) -> list[list[Announcement]]:
@@ -334,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--synthetic", type=int, default=0, metavar="N", help="N Shelly-like devices"
     )
     parser.add_argument("--interface", default="127.0.0.1", help="loopback address to announce on")
+    parser.add_argument("--tag", help="6 hex digits added to every name (see with_tag)")
     parser.add_argument(
         "--until-stdin-closes", action="store_true", help="also stop when stdin reaches its end"
     )
@@ -350,6 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from smartbuild.aio import run_sync
 
     try:
+        if args.tag:
+            items = with_tag(items, args.tag)
         run_sync(
             serve(items, _loopback_only(args.interface), until_stdin_closes=args.until_stdin_closes)
         )

@@ -456,6 +456,10 @@ class _Browse:
             if info is not None:
                 self.unresolved[key] = _why_unresolved(info, info.name, key[0], ended=True)
             self.cancel(key)
+        by_interface = {s.interface: s for s in sessions}
+        for service in self.live.values():
+            # A second claim can arrive after the first resolve, without any browser event.
+            self.check_duplicate(service, by_interface[service.interface])
         for session in sessions:
             for browser in session.browsers:
                 await browser.async_cancel()

@@ -20,22 +20,9 @@ if TYPE_CHECKING:
 
 CATALOGUE_NAME = "mdns_catalogue.yaml"
 
-_RULE_KEYS = frozenset(
-    {
-        "id",
-        "type",
-        "txt",
-        "name",
-        "vendor",
-        "model",
-        "firmware",
-        "kind",
-        "details",
-        "offers",
-        "source",
-    }
-)
 _MATCH_KEYS = frozenset({"type", "txt", "name"})
+_VALUE_KEYS = frozenset({"vendor", "model", "firmware", "kind", "details"})
+_RULE_KEYS = _MATCH_KEYS | _VALUE_KEYS | {"id", "offers", "source"}
 _SPEC_KEYS = frozenset({"txt", "from", "regex", "value", "map", "unmapped", "format", "default"})
 _FROM_VALUES = ("instance", "host")
 _VALUE_FIELDS = ("vendor", "model", "firmware", "kind")
