@@ -53,8 +53,9 @@ def log(
     if run_id or device:
         entries = list(journal.entries(run=run_id, device=device, since=since_ts))
         run = journal.run(run_id) if run_id else None
+        pending = unresolved(entries)
         if out.json_mode:
-            out.emit_json({"run": run, "entries": entries})
+            out.emit_json({"run": run, "entries": entries, "unresolved": pending})
             return
         if run:
             out.print(
@@ -63,6 +64,12 @@ def log(
                 + (" · dry run" if run["dry_run"] else "")
             )
         _entries_table(app, entries)
+        for e in pending:
+            out.warn(
+                f"{e['device']}.{e['point']}: the run stopped after announcing a write of "
+                f"{e['requested']} (was {e['before']}): it may or may not have been written; "
+                f"`smartbuild rollback {e['run']}` checks the device and restores {e['before']}"
+            )
         return
     runs = journal.runs(since=since_ts, limit=limit)
     if out.json_mode:
@@ -86,6 +93,18 @@ def log(
             run["profile_path"] or "",
         )
     out.print(table)
+
+
+def unresolved(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return intents with no result after them: writes that may or may not have happened."""
+    open_intents: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for e in entries:
+        key = (e["run"], e["device"], e["point"])
+        if e["kind"] == "intent":
+            open_intents[key] = e
+        elif e["kind"] in ("written", "unverified", "failed"):
+            open_intents.pop(key, None)
+    return list(open_intents.values())
 
 
 def _entries_table(app: Any, entries: list[dict[str, Any]]) -> None:

@@ -1,0 +1,86 @@
+"""Run real protocol peers in a background thread, so synchronous CLI tests can talk to them."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread; run coroutines on it from the test thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Awaitable[T], timeout: float = 30) -> T:
+        """Run a coroutine on the loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        """Stop the loop and join the thread."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+class FarmThread:
+    """A ModbusFarm served from a background loop."""
+
+    def __init__(self, specs: Sequence[Any]) -> None:
+        from smartbuild.sim.modbus_farm import ModbusFarm
+
+        self.lt = LoopThread()
+
+        async def start() -> Any:
+            farm = ModbusFarm(specs, port=0)
+            await farm.__aenter__()
+            return farm
+
+        self.farm = self.lt.run(start())
+
+    @property
+    def endpoints(self) -> list[tuple[str, int]]:
+        """Return the (host, port) of every server."""
+        return self.farm.endpoints
+
+    def get(
+        self, host: str, port: int, unit: int, table: str, address: int, count: int = 1
+    ) -> list[Any]:
+        """Return registers as the device holds them now."""
+        return list(self.lt.run(self.farm.get_registers(host, port, unit, table, address, count)))
+
+    def set(
+        self, host: str, port: int, unit: int, table: str, address: int, values: list[Any]
+    ) -> None:
+        """Change registers from the test side (someone at the device)."""
+        self.lt.run(self.farm.set_registers(host, port, unit, table, address, values))
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call a plain farm method on the loop thread."""
+
+        async def go() -> T:
+            return fn(*args)
+
+        return self.lt.run(go())
+
+    def close(self) -> None:
+        """Stop every server and the loop."""
+        self.lt.run(self.farm.close())
+        self.lt.stop()
+
+
+@contextmanager
+def farm_thread(specs: Sequence[Any]) -> Iterator[FarmThread]:
+    """Serve ModbusFarm specs for the duration of a with-block."""
+    farm = FarmThread(specs)
+    try:
+        yield farm
+    finally:
+        farm.close()
