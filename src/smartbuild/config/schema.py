@@ -103,6 +103,8 @@ class Defaults(Closed):
     pause_ms: float = Field(0, ge=0, le=10_000)
     connect_delay_ms: float = Field(0, ge=0, le=60_000)
     max_read_registers: int = Field(125, ge=1, le=125)
+    # BLE: the longest advertising interval of the device (s); sizes default scans and waits
+    advert_interval: float | None = Field(None, gt=0, le=10.24)
 
 
 class PointSpec(Closed):
@@ -196,7 +198,15 @@ class Template(Closed):
                 problems.append(f"{name!r}: a BLE point needs 'advert' or 'characteristic'")
             elif transport == "mdns" and not p.txt:
                 problems.append(f"{name!r}: an mDNS point needs 'txt'")
+        from smartbuild.profiles.roles import ROLES
+        from smartbuild.profiles.suggest import did_you_mean
+
         for name, p in points.items():
+            if p.role is not None and p.role not in ROLES:
+                problems.append(
+                    f"{name!r}: unknown role {p.role!r}.{did_you_mean(p.role, ROLES)}"
+                    " (docs/templates.md lists the roles)"
+                )
             if p.sf is not None and p.sf not in points:
                 problems.append(
                     f"{name!r}: scale-factor point {p.sf!r} is not a point of this template"

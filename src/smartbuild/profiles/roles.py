@@ -54,6 +54,13 @@ _ROLES: tuple[Role, ...] = (
     Role("heat_pump_enable", "bool", True, "heat pump allowed to run"),
     Role("heat_pump_power", "kW", False, "heat pump electrical power"),
     Role("dhw_setpoint", _C, True, "domestic hot water setpoint", 0.5),
+    # Devices and equipment.
+    Role("battery", "%", False, "battery level of a battery-powered device"),
+    Role("illuminance", "lx", False, "illuminance"),
+    Role("window_open", "bool", False, "window or door contact open"),
+    Role("supply_air_temperature", _C, False, "supply air temperature of an air-handling unit"),
+    Role("active_power", "kW", False, "active power of a load"),
+    Role("switch", "bool", True, "relay or switch state"),
     # Weather.
     Role("outdoor_temperature", _C, False, "outdoor air temperature"),
     Role(

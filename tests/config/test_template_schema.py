@@ -1,0 +1,87 @@
+"""Device template validation: located errors for roles, overlaps, addressing and bounds."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from smartbuild.config.locate import load_model
+from smartbuild.config.schema import Template
+from smartbuild.errors import ConfigError
+
+HEAD = """\
+template: t
+title: T
+transport: modbus
+"""
+
+
+def load(tmp_path, body: str) -> Template:
+    path = tmp_path / "t.yaml"
+    path.write_text(HEAD + textwrap.dedent(body))
+    return load_model(Template, str(path))[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (
+            "points:\n  a: {table: holding, address: 0, role: heatng_setpoint}\n",
+            "unknown role 'heatng_setpoint'. Did you mean 'heating_setpoint'?",
+        ),
+        (
+            "points:\n  a: {table: holding, address: 0, type: float32}\n  b: {table: holding, address: 1}\n",
+            "'b' overlaps 'a' in the holding table at address 1",
+        ),
+        (
+            "points:\n  a: {table: input, address: 0, writable: true}\n",
+            "input points are read-only",
+        ),
+        (
+            "points:\n  a: {table: holding, address: 0, min: 5, max: 1}\n",
+            "min (5.0) is greater than max (1.0)",
+        ),
+        ("points:\n  a: {address: 0}\n", "a Modbus point needs 'table' and 'address'"),
+        (
+            "points:\n  a: {table: holding, address: 0, type: string}\n",
+            "a string point needs 'length'",
+        ),
+        ("points:\n  a: {table: holding, address: 0, sf: nope}\n", "scale-factor point 'nope'"),
+        (
+            "defaults: {address_base: modicon}\npoints:\n  a: {table: holding, address: 30000}\n",
+            "outside 0-65535",
+        ),
+        (
+            "points:\n  a: {table: holding, address: 0, tpye: int16}\n",
+            "unknown key 'tpye'. Did you mean 'type'?",
+        ),
+    ],
+)
+def test_template_problems_are_located(tmp_path, body, needle):
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, body)
+    text = "\n".join(info.value.lines())
+    assert needle in text, text
+    assert all(p.file and p.line for p in info.value.problems)
+
+
+def test_bits_in_one_register_may_share_it(tmp_path):
+    template = load(
+        tmp_path,
+        "points:\n  a: {table: holding, address: 5, bit: 0}\n  b: {table: holding, address: 5, bit: 1}\n",
+    )
+    assert len(template.points) == 2
+
+
+def test_modicon_and_one_based_addresses_map_to_pdu_addresses(tmp_path):
+    template = load(
+        tmp_path,
+        "defaults: {address_base: modicon}\npoints:\n  a: {table: holding, address: 40001}\n  b: {table: input, address: 300010}\n",
+    )
+    assert template.pdu_address(template.points["a"]) == 0
+    assert template.pdu_address(template.points["b"]) == 9
+    template = load(
+        tmp_path, "defaults: {address_base: 1}\npoints:\n  a: {table: holding, address: 1}\n"
+    )
+    assert template.pdu_address(template.points["a"]) == 0
