@@ -228,3 +228,40 @@ def test_validate_and_list_shipped_profiles(run):
     assert result.exit_code == 0, result.output
     result = run("profile", "plan", "ofice-en16798-cat2")
     assert result.exit_code == 2 and "Did you mean 'office-en16798-cat2'" in result.stderr
+
+
+class _NoCoolingBelow25:
+    """A third-party safety veto: cooling setpoints below 25 °C are not allowed here."""
+
+    from smartbuild.hookspecs import hookimpl
+
+    @hookimpl
+    def check_action(self, action, device, site):
+        if action.role == "cooling_setpoint" and action.target is not None and action.target < 25:
+            return [f"site policy: no cooling below 25 °C in {site.site}"]
+        return []
+
+
+def test_check_action_hook_vetoes_writes(run, site):
+    from smartbuild.plugins import get_plugin_manager
+
+    get_plugin_manager().register(_NoCoolingBelow25(), name="policy")
+    result = run(
+        "--site",
+        str(site.site_path),
+        "--json",
+        "profile",
+        "apply",
+        PROFILE,
+        "--at",
+        OCCUPIED,
+        "--yes",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["summary"]["blocked"] == 3 and data["summary"]["written"] == 0
+    blocked = [a for a in data["plan"]["actions"] if a["status"] == "blocked"]
+    assert blocked[0]["blocked_by"] == ["site policy: no cooling below 25 °C in profile-test"]
+    assert writes(site) == 0
+    log = json.loads(run("--json", "log", "--run", data["run"]).stdout)
+    assert [e["kind"] for e in log["entries"]] == ["blocked"] * 3
