@@ -88,7 +88,16 @@ def test_kill_9_during_apply_leaves_an_exact_journal(run, tmp_path):
         window = (first - started, last - started)
         rng = random.Random(20261129)
         outcomes = {"before-writes": 0, "mid-apply": 0, "after-writes": 0}
-        for trial in range(TRIALS):
+        trial = -1
+        while True:
+            trial += 1
+            covered = (
+                outcomes["mid-apply"] >= 3
+                and outcomes["before-writes"]
+                and outcomes["after-writes"]
+            )
+            if trial >= TRIALS and (covered or trial >= 2 * TRIALS):
+                break  # on a loaded machine timings drift: a few extra trials restore the coverage
             home = tmp_path / f"home{trial}"
             env = {**os.environ, "SMARTBUILD_HOME": str(home), "SMARTBUILD_LOAD_PLUGINS": ""}
             proc = subprocess.Popen(
