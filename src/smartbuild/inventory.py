@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from smartbuild.errors import ConfigError, Problem
 from smartbuild.transports.base import Candidate
 
 _SAFE = re.compile(r"[^A-Za-z0-9]+")
@@ -37,7 +38,14 @@ def _entry(candidate: Candidate) -> dict[str, Any]:
         entry["serial"] = candidate.serial
     if candidate.name:
         entry["title"] = candidate.name
-    identity = {k: v for k, v in candidate.identity.items() if isinstance(v, (str, int, float))}
+    identity: dict[str, Any] = {
+        k: v for k, v in candidate.identity.items() if isinstance(v, (str, int, float))
+    }
+    sunspec = candidate.identity.get("sunspec")
+    if isinstance(sunspec, dict):  # the common model says who made it: worth keeping
+        identity.update(
+            {f"sunspec_{k}": v for k, v in sunspec.items() if isinstance(v, (str, int))}
+        )
     if identity:
         entry["identity"] = identity
     return entry
@@ -72,15 +80,15 @@ def save_candidates(
     data = (doc.data if doc else None) or {}
     existing = data.get("devices") or {}
     present_keys = {
-        (d.get("transport"), str(d.get("address")), d.get("unit")): dev_id
+        _same_device_key(d.get("transport"), str(d.get("address")), d.get("unit")): dev_id
         for dev_id, d in existing.items()
         if isinstance(d, dict)
     }
     added, present = [], []
     lines_to_add = []
     taken = set(existing)
-    for candidate in matched:
-        key = (candidate.transport, candidate.address, candidate.unit)
+    for candidate in sorted(matched, key=_order):
+        key = _same_device_key(candidate.transport, candidate.address, candidate.unit)
         if key in present_keys:
             present.append(present_keys[key])
             continue
@@ -105,15 +113,66 @@ def save_candidates(
         lines.append("devices:\n")
         lines.extend(lines_to_add)
     else:
-        if re.match(r"^devices\s*:\s*\{\s*\}\s*(#.*)?$", lines[devices_line]):
+        header = lines[devices_line]
+        if re.match(r"^devices\s*:\s*\{\s*\}\s*(#.*)?$", header):
             lines[devices_line] = "devices:\n"
-        end = devices_line + 1
-        while end < len(lines) and (not lines[end].strip() or lines[end][:1] in (" ", "\t", "#")):
-            end += 1
-        while end > devices_line + 1 and not lines[end - 1].strip():
-            end -= 1  # keep blank lines between blocks after the new entries
+        elif not re.match(r"^devices\s*:\s*(#.*)?$", header):
+            raise ConfigError(
+                Problem(
+                    "'devices:' is written in flow style; --save can only add to a block",
+                    file=str(site_path),
+                    line=devices_line + 1,
+                    col=1,
+                    path="devices",
+                ),
+                hint="write one device per line under 'devices:', then run --save again",
+            )
+        end = _block_end(lines, devices_line)
         lines[end:end] = lines_to_add
+    new_text = "".join(lines)
+    import yaml
+
+    try:  # never leave a site file that no longer parses
+        yaml.safe_load(new_text)
+    except yaml.YAMLError as error:
+        raise ConfigError(
+            Problem(f"cannot add devices without breaking the file: {error}", file=str(site_path))
+        ) from None
     tmp = site_path.with_name(site_path.name + ".tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
+    tmp.write_text(new_text, encoding="utf-8")
     tmp.replace(site_path)
     return added, present
+
+
+def _block_end(lines: list[str], header: int) -> int:
+    """Return the index after the last indented line of the block that starts at header.
+
+    Blank lines and column-0 comments inside the block do not end it, but they are not part of
+    it either: new entries go right after the last device, before a trailing comment.
+    """
+    end = header + 1
+    for index in range(header + 1, len(lines)):
+        line = lines[index]
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line[:1] not in (" ", "\t"):
+            break
+        end = index + 1
+    return end
+
+
+def _same_device_key(transport: Any, address: str, unit: Any) -> tuple[Any, str, Any]:
+    # A Modbus device without a unit in the site file is unit 1 (what the transport uses).
+    if unit is None and str(transport).startswith("modbus"):
+        unit = 1
+    return transport, address, unit
+
+
+def _order(candidate: Candidate) -> tuple[Any, ...]:
+    """Sort key: transport, then address with its numbers compared as numbers, then unit."""
+    parts = tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p)
+        for p in re.split(r"(\d+)", candidate.address)
+        if p
+    )
+    return candidate.transport, parts, candidate.unit if candidate.unit is not None else -1

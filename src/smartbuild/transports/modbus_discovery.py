@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from smartbuild.errors import SafetyRefusal, UsageError
 from smartbuild.transports.base import Candidate
-from smartbuild.transports.modbus import Link, ModbusExceptionResponse, NoAnswer
+from smartbuild.transports.modbus import (
+    READ_FUNCTIONS,
+    Link,
+    ModbusExceptionResponse,
+    NoAnswer,
+    decode_point,
+)
 
 if TYPE_CHECKING:
     from smartbuild.transports.modbus import ModbusTransport
@@ -180,11 +186,15 @@ async def run_probes(
     identity: dict[str, Any],
     templates: dict[str, Any],
 ) -> None:
-    """Read each template's identify probe point and record the values (for identify_device)."""
-    from smartbuild.transports.base import Device
-    from smartbuild.transports.modbus import READ_FUNCTIONS, decode_point
+    """Read each template's identify probe point and record the values (for identify_device).
 
-    probes = {}
+    When several templates would match (a family sharing one map: an SDM630 also answers the
+    SDM120's frequency probe), only those whose whole register map the unit serves stay, and of
+    those the largest map: the single-phase meter's map is a subset of the three-phase one's.
+    """
+    from smartbuild.identify import match_modbus
+
+    probes: dict[str, float] = {}
     for name, template in templates.items():
         rules = template.identify.modbus if template.identify else None
         if template.transport != "modbus" or rules is None or rules.probe is None:
@@ -192,31 +202,71 @@ async def run_probes(
         point = template.points.get(rules.probe.point)
         if point is None or point.table is None:
             continue
-        try:
-            response = await link.call(
-                READ_FUNCTIONS[point.table],
-                template.pdu_address(point),
-                count=point.register_count(),
-                device_id=unit,
-            )
-        except (ModbusExceptionResponse, NoAnswer):
+        values = await _read_point(link, unit, template, point)
+        if values is None:
             continue
-        values = response.bits if point.table in ("coil", "discrete") else response.registers
-        from smartbuild.config.schema import DeviceSpec
-
-        fake = Device(
-            "probe", DeviceSpec(template=name, transport="modbus-tcp", address="probe"), template
-        )
         try:
-            value, _, _ = decode_point(
-                fake, rules.probe.point, list(values[: point.register_count()])
-            )
+            value, _, _ = decode_point(_probe_device(name, template), rules.probe.point, values)
         except ValueError:
             continue
         if isinstance(value, (int, float)):
             probes[name] = value
+    contenders = [
+        name
+        for name in probes
+        if match_modbus(templates[name].identify.modbus, {**identity, "probes": probes}, name)
+    ]
+    if len(contenders) > 1:
+        served = [n for n in contenders if await _serves_map(link, unit, templates[n])]
+        if served:
+            largest = max(len(templates[n].points) for n in served)
+            for name in contenders:
+                if name not in served or len(templates[name].points) < largest:
+                    del probes[name]
     if probes:
         identity["probes"] = probes
+
+
+def _probe_device(name: str, template: Any) -> Any:
+    from smartbuild.config.schema import DeviceSpec
+    from smartbuild.transports.base import Device
+
+    return Device("probe", DeviceSpec(template=name, transport="modbus-tcp", address="-"), template)
+
+
+async def _read_point(link: Link, unit: int, template: Any, point: Any) -> list[Any] | None:
+    try:
+        response = await link.call(
+            READ_FUNCTIONS[point.table],
+            template.pdu_address(point),
+            count=point.register_count(),
+            device_id=unit,
+        )
+    except (ModbusExceptionResponse, NoAnswer):
+        return None
+    values = response.bits if point.table in ("coil", "discrete") else response.registers
+    return list(values[: point.register_count()])
+
+
+async def _serves_map(link: Link, unit: int, template: Any) -> bool:
+    """Return True when the unit answers every read of the template's planned map."""
+    from smartbuild.transports.modbus import spans_for
+    from smartbuild.transports.modbus_plan import plan_reads
+
+    device = _probe_device(template.template, template)
+    requests = plan_reads(
+        spans_for(device, list(template.points)),
+        template.defaults.max_gap,
+        max_registers=template.defaults.max_read_registers,
+    )
+    for request in requests:
+        try:
+            await link.call(
+                READ_FUNCTIONS[request.table], request.address, count=request.count, device_id=unit
+            )
+        except (ModbusExceptionResponse, NoAnswer):
+            return False
+    return True
 
 
 async def discover(
