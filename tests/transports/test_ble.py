@@ -24,8 +24,9 @@ from smartbuild.sim.dbusd import PrivateBus
 from smartbuild.templates import TEMPLATE_DIR, load_template
 from smartbuild.transports import ble_decode
 from smartbuild.transports.base import Candidate, Device, Reading
-from smartbuild.transports.ble import BleTransport, make_candidate
+from smartbuild.transports.ble import BleTransport
 from smartbuild.transports.ble_decode import AdvertData, Measurement, decode_advert
+from smartbuild.transports.ble_discovery import make_candidate
 from smartbuild.transports.ble_scan import ble_error, default_duration, passive_patterns
 from smartbuild.transports.ble_values import decode_value, encode_value
 

@@ -12,14 +12,14 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from smartbuild.errors import DeviceError, SafetyRefusal, SmartbuildError, UsageError
+from smartbuild.errors import DeviceError, SafetyRefusal, SmartbuildError
 from smartbuild.transports.base import Candidate, Device, Reading, Transport
 from smartbuild.transports.ble_decode import (
-    DECODERS_ENV,
     AdvertData,
     Decoded,
     Decoder,
     Measurement,
+    advert_values,
     decode_advert,
     decoders_from_env,
 )
@@ -27,63 +27,10 @@ from smartbuild.transports.ble_scan import (
     DEFAULT_SCAN_S,
     AdvertHub,
     ble_error,
-    default_duration,
-    passive_patterns,
     retry_in_progress,
-    start_scanner,
 )
 
 CONNECT_TIMEOUT_S = 10.0  # bleak's default; real connections take 0.5-5 s
-REREPORT_S = 1.0  # an unchanged advert is reported again at most this often (for its RSSI)
-
-
-def _templates() -> dict[str, Any]:
-    from smartbuild.plugins import get_plugin_manager
-    from smartbuild.registry import build_registry
-
-    return {n: e.value for n, e in build_registry(get_plugin_manager()).templates.items()}
-
-
-def advert_values(advert: AdvertData, decoded: Decoded) -> dict[str, Measurement]:
-    """Return what an advert offers to ``advert:`` points: decoded values, ids and signal."""
-    values = decoded.values()
-    if advert.rssi is not None:
-        values.setdefault("rssi", Measurement.of("rssi", advert.rssi))
-    if advert.tx_power is not None:
-        values.setdefault("tx_power", Measurement.of("tx_power", advert.tx_power))
-    return values
-
-
-def make_candidate(advert: AdvertData, decoded: Decoded, adapter: str | None = None) -> Candidate:
-    """Return the discovery candidate of an advert, with the identity keys identify.py matches."""
-    identity: dict[str, Any] = {
-        "name": advert.name,
-        "manufacturer_ids": sorted(advert.manufacturer_data),
-        "service_uuids": list(advert.service_uuids),
-        "service_data_uuids": list(advert.service_data),
-    }
-    for key, value in (
-        ("decoder", decoded.decoder),
-        ("decoder_type", decoded.device_type),
-        ("vendor", decoded.brand),
-        ("model", decoded.device_type),
-        ("firmware", decoded.firmware),
-        ("adapter", adapter),
-    ):
-        if value is not None:
-            identity[key] = value
-    identity.update(decoded.ids)
-    readings: dict[str, Measurement] = {}
-    if advert.rssi is not None:
-        readings["rssi"] = Measurement.of("rssi", advert.rssi)
-    if decoded.known:
-        readings.update(decoded.values())
-    else:  # unknown or undecodable: list it raw rather than drop it
-        readings["raw"] = Measurement(advert.raw_text())
-    extra: dict[str, Any] = {"rssi": advert.rssi, "readings": readings, "raw": advert.raw()}
-    if decoded.errors:
-        extra["decode_errors"] = list(decoded.errors)
-    return Candidate("ble", advert.address, name=advert.name, identity=identity, extra=extra)
 
 
 class BleTransport(Transport):
@@ -123,83 +70,9 @@ class BleTransport(Transport):
 
     async def discover(self, options: dict[str, Any], found: Callable[[Candidate], None]) -> None:
         """Scan (active, or passive with a fallback) for options["duration"] s or until N devices."""
-        templates = list((options.get("templates") or _templates()).values())
-        duration = options.get("duration") or default_duration(templates)
-        until = options.get("until")
-        adapter = options.get("adapter")
-        progress = options.get("progress") or (lambda text: None)
-        if not self.decoders:  # also reports a missing optional decoder before scanning
-            raise UsageError("no BLE decoder is configured", hint=f"set {DECODERS_ENV}=bleparser")
-        loop = asyncio.get_running_loop()
-        reported: dict[str, tuple[tuple[Any, ...], float]] = {}
-        enough = asyncio.Event()
-        deadline = loop.time() + duration
+        from smartbuild.transports.ble_discovery import discover
 
-        def on_advert(device: Any, adv: Any) -> None:
-            if enough.is_set() and device.address not in reported:
-                return  # --until N: adverts already queued must not add an N+1th device
-            advert = AdvertData.from_bleak(device, adv)
-            now = loop.time()
-            payload = advert.payload()
-            last = reported.get(advert.address)
-            if last is not None and last[0] == payload and now - last[1] < REREPORT_S:
-                return
-            reported[advert.address] = (payload, now)
-            found(make_candidate(advert, self.decode(advert), adapter))
-            progress(f"{len(reported)} devices, {max(0.0, deadline - now):.0f} s left")
-            if until and len(reported) >= until:
-                enough.set()
-
-        scanner = await self._discovery_scanner(on_advert, adapter, bool(options.get("passive")), templates, progress)  # fmt: skip
-        try:
-            await asyncio.wait_for(enough.wait(), max(0.0, deadline - loop.time()))
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            try:
-                await scanner.stop()
-            except Exception as error:  # e.g. the adapter went away: what was found still counts
-                self.warn(f"ble: stopping the scan failed: {error}")
-
-    async def _discovery_scanner(
-        self, callback: Callable[[Any, Any], None], adapter: str | None, passive: bool,
-        templates: list[Any], progress: Callable[[str], None],
-    ) -> Any:  # fmt: skip
-        from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
-
-        try:
-            if passive:
-                patterns = passive_patterns(templates)
-                if not patterns:
-                    self.warn("ble: no BLE template gives advert patterns; scanning actively")
-                else:
-                    try:
-                        return await start_scanner(
-                            callback, adapter, scanning_mode="passive",
-                            bluez={"or_patterns": patterns},
-                        )  # fmt: skip
-                    except (BleakBluetoothNotAvailableError, BleakDBusError) as error:
-                        refused = isinstance(error, BleakDBusError) and error.dbus_error.startswith(
-                            "org.bluez.Error."
-                        ) and error.dbus_error != "org.bluez.Error.InProgress"  # fmt: skip
-                        if not refused:
-                            raise
-                        notice = f"BlueZ refused passive scanning ({error})"
-                    except BleakError as error:  # e.g. the monitor API is missing
-                        if "not found" in str(error):  # a wrong --adapter: say so, not "passive"
-                            raise
-                        notice = f"BlueZ cannot scan passively ({error})"
-                    self.warn(
-                        f"ble: {notice}; scanning actively instead (passive scanning needs "
-                        "BlueZ >= 5.56 started with --experimental)"
-                    )
-                    progress("passive refused, scanning actively")
-            return await start_scanner(callback, adapter)
-        except Exception as error:
-            mapped = ble_error(error, "BLE scan")
-            if mapped is None:
-                raise
-            raise mapped from None
+        await discover(self, options, found)
 
     # ---- adverts of known devices -------------------------------------------------
 

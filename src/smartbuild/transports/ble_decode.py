@@ -1,6 +1,6 @@
 """Decode BLE advertisements into measurements with units and roles, behind a small decoder interface.
 
-bleparser (MIT) is the default backend; TheengsDecoder (GPL-3.0, the optional extra
+The backends live in :mod:`smartbuild.transports.ble_backends`: bleparser (MIT) is the default; TheengsDecoder (GPL-3.0, the optional extra
 ``smartbuild[theengs]``) can be added with ``SMARTBUILD_BLE_DECODERS=bleparser,theengs``. Both load
 on first use. Backends are tried in order and the first that understands an advert wins. A backend
 that chokes on a malformed advert never stops a scan: the advert stays listed raw (hex) with the
@@ -11,7 +11,7 @@ layout of the public Eddystone specification.
 from __future__ import annotations
 
 import functools
-import json
+import importlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,11 +43,6 @@ _EXTRA_UNITS = {
     "tx_power": "dBm",
     "eddystone_tx_power": "dBm",
 }
-# bleparser result keys that describe the packet rather than measure anything.
-_BLEPARSER_META = {"rssi", "mac", "type", "firmware", "packet", "data", "tracker_id"}
-# iBeacon's "cypress" values are only meaningful for Cypress sensor beacons; elsewhere they are noise.
-_BLEPARSER_NOISE = {"cypress_temperature", "cypress_humidity"}
-_BEACON_IDS = {"uuid", "major", "minor", "measured_power"}
 _EDDYSTONE_SCHEMES = ("http://www.", "https://www.", "http://", "https://")
 _EDDYSTONE_EXPANSIONS = (
     ".com/", ".org/", ".edu/", ".net/", ".info/", ".biz/", ".gov/",
@@ -184,138 +179,11 @@ class Decoder(Protocol):
         """Return the decoded advert, or None when the backend does not know it."""
 
 
-# TheengsDecoder result keys: measurement names, and those that describe the packet.
-_THEENGS_KEYS = {
-    "tempc": "temperature", "hum": "humidity", "batt": "battery", "volt": "voltage",
-    "lux": "illuminance", "pres": "pressure", "pm25": "pm2.5", "moi": "moisture",
-    "fer": "conductivity", "txpower": "measured_power",
-}  # fmt: skip
-_THEENGS_META = {
-    "id", "rssi", "mac", "name", "brand", "model", "model_id", "type", "cidc", "acts", "cont",
-    "mfid", "manufacturerdata", "servicedata", "servicedatauuid", "tempf",
-}  # fmt: skip
-
-
-class BleParserDecoder:
-    """The default backend: bleparser (MIT; BTHome, Xiaomi, Govee, iBeacon and ~40 more brands)."""
-
-    name = "bleparser"
-
-    def __init__(self) -> None:
-        from bleparser import BleParser
-
-        self._parser = BleParser()
-
-    def decode(self, advert: AdvertData) -> Decoded | None:
-        """Run bleparser on the advert's AD structures, as it would see them on air."""
-        mac = _mac_bytes(advert.address)
-        service_data = []
-        for uuid, data in advert.service_data.items():
-            short = _uuid16(uuid)
-            if short is not None and len(data) <= 252:
-                service_data.append(
-                    bytes([len(data) + 3, 0x16]) + short.to_bytes(2, "little") + data
-                )
-        manufacturer = [
-            bytes([len(data) + 3, 0xFF]) + company.to_bytes(2, "little") + data
-            for company, data in advert.manufacturer_data.items()
-            if len(data) <= 252
-        ]
-        listed = [u for u in advert.service_uuids if u not in advert.service_data]
-        shorts = [s for s in map(_uuid16, listed) if s is not None]
-        longs = [u for u in listed if _uuid16(u) is None]
-        # bleparser reads a 16-bit UUID list entry big-endian from its little-endian bytes
-        uuid16 = ((shorts[0] & 0xFF) << 8 | shorts[0] >> 8) if shorts else None
-        uuid128 = _uuid_bytes_le(longs[0]) if longs else None
-        sensor, _tracker = self._parser.parse_advertisement(
-            mac, advert.rssi or 0, uuid16, uuid128, advert.name or "", service_data, manufacturer
-        )
-        if not sensor:
-            return None
-        measurements: dict[str, Measurement] = {}
-        ids: dict[str, Any] = {}
-        for raw_key, value in sensor.items():
-            key = raw_key.replace(" ", "_")
-            if raw_key in _BLEPARSER_META or key in _BLEPARSER_NOISE:
-                continue
-            if key in _BEACON_IDS:
-                ids["beacon_uuid" if key == "uuid" else key] = (
-                    _uuid_text(value) if key == "uuid" else value
-                )
-            elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
-                measurements[key] = Measurement.of(key, value)
-        return Decoded(
-            self.name,
-            _text(sensor.get("type")),
-            _text(sensor.get("firmware")),
-            measurements=measurements,
-            ids=ids,
-        )
-
-
-class TheengsBackend:
-    """Optional backend: TheengsDecoder (GPL-3.0, ``pip install 'smartbuild[theengs]'``)."""
-
-    name = "theengs"
-
-    def __init__(self) -> None:
-        try:
-            import TheengsDecoder
-        except ImportError:
-            raise UsageError(
-                "the 'theengs' BLE decoder needs the TheengsDecoder package, which is not installed",
-                hint="pip install 'smartbuild[theengs]' (GPL-3.0), or drop 'theengs' from "
-                f"{DECODERS_ENV}",
-            ) from None
-        self._lib = TheengsDecoder
-
-    def decode(self, advert: AdvertData) -> Decoded | None:
-        """Run TheengsDecoder on the advert in its JSON input form."""
-        message: dict[str, Any] = {"id": advert.address, "rssi": advert.rssi or 0}
-        if advert.name:
-            message["name"] = advert.name
-        for company, data in advert.manufacturer_data.items():  # Theengs takes one of each
-            message["manufacturerdata"] = company.to_bytes(2, "little").hex() + data.hex()
-            break
-        for uuid, data in advert.service_data.items():
-            short = _uuid16(uuid)
-            if short is not None:
-                message["servicedata"] = data.hex()
-                message["servicedatauuid"] = f"0x{short:04x}"
-                break
-        text = self._lib.decodeBLE(json.dumps(message))
-        if not text:
-            return None
-        result = json.loads(text)
-        model_id = result.get("model_id")
-        props = (json.loads(self._lib.getProperties(model_id)) if model_id else {}).get(
-            "properties", {}
-        )
-        measurements: dict[str, Measurement] = {}
-        ids: dict[str, Any] = {}
-        for raw_key, value in result.items():
-            if raw_key in _THEENGS_META:
-                continue
-            key = _THEENGS_KEYS.get(raw_key, raw_key)
-            if key in _BEACON_IDS:
-                ids["beacon_uuid" if key == "uuid" else key] = (
-                    _uuid_text(value) if key == "uuid" else value
-                )
-            elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
-                unit = (props.get(raw_key) or {}).get("unit")
-                unit = None if unit in ("hex", "string", "status") else unit
-                measurements[key] = Measurement.of(key, value, unit)
-        return Decoded(
-            self.name,
-            _text(model_id),
-            _text(result.get("model")),
-            _text(result.get("brand")),
-            measurements,
-            ids,
-        )
-
-
-BACKENDS: dict[str, Any] = {"bleparser": BleParserDecoder, "theengs": TheengsBackend}
+# backend name -> "module:class", imported when chosen
+BACKENDS = {
+    "bleparser": "smartbuild.transports.ble_backends:BleParserDecoder",
+    "theengs": "smartbuild.transports.ble_backends:TheengsBackend",
+}
 
 
 def make_decoders(names: Iterable[str]) -> list[Decoder]:
@@ -327,13 +195,14 @@ def make_decoders(names: Iterable[str]) -> list[Decoder]:
         name = given.strip().lower()
         if not name:
             continue
-        backend = BACKENDS.get(name)
-        if backend is None:
+        where = BACKENDS.get(name)
+        if where is None:
             raise UsageError(
                 f"unknown BLE decoder {name!r} in {DECODERS_ENV}.{did_you_mean(name, BACKENDS)}",
                 hint=f"known decoders: {', '.join(BACKENDS)}",
             )
-        decoders.append(backend())
+        module, _, cls = where.partition(":")
+        decoders.append(getattr(importlib.import_module(module), cls)())
     return decoders
 
 
@@ -362,6 +231,16 @@ def decode_advert(advert: AdvertData, decoders: Sequence[Decoder]) -> Decoded:
     return Decoded(errors=tuple(errors))
 
 
+def advert_values(advert: AdvertData, decoded: Decoded) -> dict[str, Measurement]:
+    """Return what an advert offers to ``advert:`` points: decoded values, ids and signal."""
+    values = decoded.values()
+    if advert.rssi is not None:
+        values.setdefault("rssi", Measurement.of("rssi", advert.rssi))
+    if advert.tx_power is not None:
+        values.setdefault("tx_power", Measurement.of("tx_power", advert.tx_power))
+    return values
+
+
 def eddystone_ids(frame: bytes) -> dict[str, Any]:
     """Return the ids of an Eddystone UID or URL frame (service data of UUID 0xFEAA), else {}."""
     if len(frame) >= 18 and frame[0] == 0x00:  # UID: tx power, 10-byte namespace, 6-byte instance
@@ -378,39 +257,14 @@ def eddystone_ids(frame: bytes) -> dict[str, Any]:
     return {}
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
 def _short(uuid: str) -> str:
-    short = _uuid16(uuid)
+    short = uuid16(uuid)
     return f"{short:04x}" if short is not None else uuid
 
 
-def _uuid16(uuid: str) -> int | None:
+def uuid16(uuid: str) -> int | None:
+    """Return the 16-bit form of a Bluetooth SIG UUID ("0000fcd2-0000-1000-...") or None."""
     text = uuid.lower()
     if text.startswith("0000") and text.endswith(BASE_UUID_SUFFIX) and len(text) == 36:
         return int(text[4:8], 16)
     return None
-
-
-def _uuid_bytes_le(uuid: str) -> bytes | None:
-    try:
-        return bytes.fromhex(uuid.replace("-", ""))[::-1]
-    except ValueError:
-        return None
-
-
-def _uuid_text(value: Any) -> str:
-    text = str(value).replace("-", "").lower()
-    if len(text) == 32:
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-    return text
-
-
-def _mac_bytes(address: str) -> bytes:
-    try:
-        mac = bytes.fromhex(address.replace(":", "").replace("-", ""))
-    except ValueError:
-        mac = b""
-    return mac if len(mac) == 6 else bytes(6)  # macOS gives UUIDs, not MACs
