@@ -48,6 +48,7 @@ class Discovery:
         self.found: dict[str, Candidate] = {}
         self.progress: dict[str, str] = {}
         self.errors: list[str] = []
+        self.statuses: list[int] = []  # the exit status of each error, in the same order
 
     def identify(self, candidate: Candidate) -> Candidate:
         """Match a candidate to a template through the identify_device hook."""
@@ -123,6 +124,7 @@ async def run_discovery(app: App, plans: dict[str, dict[str, Any]], disc: Discov
                 disc.errors.append(
                     f"{name}: {error.message}" + (f" ({error.hint})" if error.hint else "")
                 )
+                disc.statuses.append(int(error.exit_status))
 
         await asyncio.gather(*(one(n, o) for n, o in plans.items()))
         chained = [
@@ -232,6 +234,7 @@ def discover(
     unit_list = parse_units(units)
     plans: dict[str, dict[str, Any]] = {}
     if modbus_targets:
+        _check_sweep_size(list(modbus_targets), yes)
         plans["modbus-tcp"] = {"targets": list(modbus_targets), "units": unit_list, "port": port,
                                "timeout": timeout or 0.5, "concurrency": concurrency, "yes": yes}  # fmt: skip
     if rtu_ports:
@@ -284,10 +287,28 @@ def discover(
                        "seconds": round(elapsed, 3), "saved": saved or None})  # fmt: skip
     else:
         out.print(_table(disc.found, f"{len(disc.found)} devices found in {elapsed:.1f} s"))
-    if not disc.found:
-        click.get_current_context().exit(int(ExitStatus.UNREACHABLE))
+    if not disc.found:  # a transport's own error (bad interface, ...) says more than "unreachable"
+        click.get_current_context().exit(
+            disc.statuses[0] if disc.statuses else int(ExitStatus.UNREACHABLE)
+        )
     if disc.errors:
         click.get_current_context().exit(int(ExitStatus.PARTIAL))
+
+
+def _check_sweep_size(targets: list[str], yes: bool) -> None:
+    """Refuse a sweep larger than a /16 before anything is sent (exit 5), unless --yes."""
+    from smartbuild.errors import SafetyRefusal
+    from smartbuild.transports.modbus_discovery import MAX_ADDRESSES, count_addresses
+
+    try:
+        total = count_addresses(targets)
+    except ValueError as error:
+        raise UsageError(f"invalid Modbus target: {error}") from None
+    if total > MAX_ADDRESSES and not yes:
+        raise SafetyRefusal(
+            f"refusing to sweep {total} addresses (more than a /16) without --yes",
+            hint="narrow the targets, or pass --yes if you really mean it",
+        )
 
 
 async def _with_live(app: App, plans: dict[str, dict[str, Any]], disc: Discovery) -> None:

@@ -83,7 +83,15 @@ class Link:
             return
         if self.client is None:
             self.client = self._make_client()
-        ok = await self.client.connect()
+        try:
+            ok = await self.client.connect()
+        except _line_setting_errors() as error:
+            # termios.error is no OSError: a serial port (or pty) refusing baud/parity/stop bits
+            self.client = None
+            raise NoAnswer(
+                f"{self.key} refused its line settings ({error}); check baud rate, parity "
+                "and stop bits (a pseudo-terminal takes no parity)"
+            ) from None
         if not ok:
             raise NoAnswer(f"cannot connect to {self.key}")
         self.connects += 1
@@ -121,6 +129,14 @@ class Link:
         if self.client is not None:
             self.client.close()
             self.client = None
+
+
+def _line_setting_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import termios
+    except ImportError:  # Windows: pyserial reports bad settings as SerialException (OSError)
+        return ()
+    return (termios.error,)
 
 
 def _describe(error: BaseException) -> str:
@@ -169,6 +185,22 @@ def decode_point(device: Device, name: str, words: list[Any]) -> tuple[Any, Any,
     )  # fmt: skip
     label = point.enum.get(int(value)) if point.enum and isinstance(value, (int, float)) else None
     return value, list(words) if len(words) > 1 else int(words[0]), label
+
+
+SUNSPEC_NO_SF = -32768  # 0x8000: SunSpec's "not implemented" for a scale factor
+NOT_IMPLEMENTED = "not implemented by the device (SunSpec 'unimplemented' value)"
+_UNIMPLEMENTED = {"int16": [0x8000], "uint16": [0xFFFF], "int32": [0x8000, 0],
+                  "uint32": [0xFFFF, 0xFFFF]}  # fmt: skip
+
+
+def _decode_error(error: ValueError) -> str:
+    text = str(error)
+    return text if text == NOT_IMPLEMENTED else f"cannot decode: {text}"
+
+
+def _unimplemented(point: Any, words: list[Any]) -> bool:
+    """Return True when a scale-factor point holds SunSpec's "not implemented" pattern."""
+    return [int(w) for w in words] == _UNIMPLEMENTED.get(point.type)
 
 
 def _apply_sf(value: Any, scale: float, offset: float, exponent: int) -> float:
@@ -220,7 +252,14 @@ class ModbusTransport(Transport):
         factors = [sf for n in names if (sf := template.points[n].sf) is not None]
         wanted = list(dict.fromkeys([*names, *factors]))
         spans = spans_for(device, wanted)
-        link = self.link(device)
+        try:
+            link = self.link(device)
+        except DeviceError as error:  # e.g. a missing serial port: this device only, not the run
+            stat = self.stat(device.id)
+            stat.errors += 1
+            stat.last_error = error.cause
+            text = error.cause + (f" ({error.hint})" if error.hint else "")
+            return [Reading(device.id, n, unit=template.points[n].unit, error=text) for n in names]
         unit = self.unit(device)
         learned = self.no_bridge.setdefault((link.key, unit), set())
         queue: list[ReadRequest] = plan_reads(
@@ -280,10 +319,12 @@ class ModbusTransport(Transport):
                     value, raw, label = decode_point(device, name, words[name])
                     if point.sf:
                         exponent, _, _ = decode_point(device, point.sf, words[point.sf])
+                        if int(exponent) == SUNSPEC_NO_SF or _unimplemented(point, words[name]):
+                            raise ValueError(NOT_IMPLEMENTED)
                         value = _apply_sf(value, point.scale, point.offset, int(exponent))
                 except ValueError as error:
                     readings.append(
-                        Reading(device.id, name, unit=point.unit, error=f"cannot decode: {error}")
+                        Reading(device.id, name, unit=point.unit, error=_decode_error(error))
                     )
                     continue
                 readings.append(Reading(device.id, name, value, point.unit, raw, label))
@@ -329,6 +370,8 @@ class ModbusTransport(Transport):
                     device_id=unit,
                 )
                 exponent, _, _ = decode_point(device, point.sf, list(response.registers))
+                if int(exponent) == SUNSPEC_NO_SF:
+                    raise DeviceError(device.id, f"{point_name}: scale factor {NOT_IMPLEMENTED}")
                 value = round(float(value) / 10.0 ** int(exponent))
             try:
                 registers = modbus_codec.encode(
