@@ -561,3 +561,13 @@ async def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:
             return
         await asyncio.sleep(0.01)
     assert check(), "condition not met in time"
+
+
+def test_docs_name_every_ble_template_and_decoder() -> None:
+    from tests.conftest import REPO
+
+    docs = (REPO / "docs" / "ble.md").read_text()
+    for name in [*BLE_TEMPLATES, *ble_decode.BACKENDS, ble_decode.DECODERS_ENV]:
+        assert f"`{name}" in docs, f"docs/ble.md does not mention {name}"
+    for role in ble_decode.ROLES.values():
+        assert f"`{role}`" in docs, f"docs/ble.md does not list the role {role}"
