@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from smartbuild.errors import DeviceError
+from smartbuild.errors import DeviceError, ExitStatus
 from smartbuild.transports.base import Candidate, Device, Reading, Transport
 from smartbuild.transports.modbus_plan import (
     AddressRange,
@@ -472,7 +472,10 @@ def check_serial_port(who: str, port: str) -> None:
         return
     if not os.path.exists(port):
         raise DeviceError(
-            who, f"serial port {port} does not exist", hint="check the cable and `ls /dev/tty*`"
+            who,
+            f"serial port {port} does not exist",
+            hint="check the cable and `ls /dev/tty*`",
+            exit_status=ExitStatus.UNREACHABLE,
         )
     if not os.access(port, os.R_OK | os.W_OK):
         import grp
@@ -485,4 +488,5 @@ def check_serial_port(who: str, port: str) -> None:
             who,
             f"no permission to open {port}",
             hint=f"join the {group!r} group (sudo usermod -aG {group} $USER) and log in again",
+            exit_status=ExitStatus.UNREACHABLE,
         )
