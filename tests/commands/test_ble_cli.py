@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from smartbuild.sim import adverts
 from smartbuild.sim.bluez import BlueZService, SimBleDevice, sensor_device
 from smartbuild.sim.bluez_devices import SETPOINT_CHAR_UUID
 from smartbuild.sim.dbusd import PrivateBus
@@ -93,8 +94,13 @@ def candidates(result: Any) -> dict[str, dict[str, Any]]:
 
 
 def test_discover_json_decodes_and_identifies_every_format(run: Any, rig: ThreadedBlueZ) -> None:
-    rig.add(*mixed_devices(), sensor_device(SENSOR, temperature=22.25))
-    found = candidates(ok(run("--json", "discover", "--ble", "--until", "7")))
+    eddystone = adverts.eddystone_uid(bytes(range(10)), bytes(6))
+    rig.add(
+        *mixed_devices(),
+        sensor_device(SENSOR, temperature=22.25),
+        SimBleDevice("A4:C1:38:00:00:07", **eddystone.fields()),
+    )
+    found = candidates(ok(run("--json", "discover", "--ble", "--until", "8")))
     assert {a: c["template"] for a, c in found.items()} == {
         "A4:C1:38:00:00:01": "bthome-sensor",
         "A4:C1:38:00:00:02": "ibeacon",
@@ -102,6 +108,7 @@ def test_discover_json_decodes_and_identifies_every_format(run: Any, rig: Thread
         "A4:C1:38:00:00:04": "xiaomi-lywsdcgq",
         "A4:C1:38:00:00:05": "sensirion-myco2",
         "A4:C1:38:00:00:06": None,
+        "A4:C1:38:00:00:07": None,
         SENSOR: "sb-th1",
     }
     readings = {a: c["extra"]["readings"] for a, c in found.items()}
@@ -126,6 +133,8 @@ def test_discover_json_decodes_and_identifies_every_format(run: Any, rig: Thread
         "unit": None,
         "role": None,
     }
+    assert readings["A4:C1:38:00:00:07"]["eddystone_namespace"]["value"] == "00010203040506070809"
+    assert found["A4:C1:38:00:00:07"]["identity"]["eddystone_instance"] == "000000000000"
     assert found[SENSOR]["identity"]["decoder_type"] == "BTHome"
     assert found[SENSOR]["extra"]["rssi"] == -60
 
@@ -177,8 +186,11 @@ def test_save_then_read_decoded_values_and_gatt(run: Any, rig: ThreadedBlueZ, si
     assert rig.call(lambda s: s.stats.calls["Connect"]) == 1
 
 
-def _sensor_site(site: Path, address: str = SENSOR, timeout: float | None = None) -> str:
+def _sensor_site(
+    site: Path, address: str = SENSOR, timeout: float | None = None, adapter: str | None = None
+) -> str:
     extra = f", timeout: {timeout}" if timeout else ""
+    extra += f", adapter: {adapter}" if adapter else ""
     site.write_text(
         "site: test\ndevices:\n"
         f"  th: {{template: sb-th1, transport: ble, address: '{address}'{extra}}}\n"
@@ -222,12 +234,21 @@ def test_watch_json_lines(run: Any, rig: ThreadedBlueZ, site: Path) -> None:
     assert not rig.call(lambda s: s.discovering)  # every scan was stopped
 
 
-def test_unreachable_device_read_exits_3(run: Any, rig: ThreadedBlueZ, site: Path) -> None:
+def test_unreachable_device_or_adapter_read_exits_3(
+    run: Any, rig: ThreadedBlueZ, site: Path
+) -> None:
     path = _sensor_site(site, "5A:0B:00:00:00:99", timeout=0.2)
     result = run("--site", path, "--json", "read", "th", "temperature", "setpoint")
     assert result.exit_code == 3, result.output
     errors = [r["error"] for r in json.loads(result.stdout)["readings"]]
     assert len(errors) == 2 and all("not heard within 0.2 s" in e for e in errors)
+    rig.add(sensor_device(SENSOR))
+    path = _sensor_site(site, adapter="hci1")  # the site's adapter is the one used
+    other = run("--site", path, "--json", "read", "th", "temperature")
+    assert other.exit_code == 3, other.output
+    assert "adapter 'hci1' not found" in json.loads(other.stdout)["readings"][0]["error"]
+    path = _sensor_site(site, adapter="hci0")
+    ok(run("--site", path, "read", "th", "temperature"))
 
 
 def test_adapter_powered_off_and_no_bluez(run: Any, bus: PrivateBus) -> None:
