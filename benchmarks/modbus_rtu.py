@@ -1,0 +1,106 @@
+"""P2: an RTU bus at 19200 Bd with emulated wire time: read time vs the plan's summed wire time.
+
+Four units (SDM630, SDM120, ACME CO2-100, ACME HP-50, with the shipped templates) share one bus:
+a PtyBridge null modem that delivers every frame after its time on the wire (11 bits per
+character as in 8E1, plus the 3.5-character gap; one half-duplex line). Every point of every
+device is read through ModbusRtuTransport; the wire time of the plan is the sum, over the
+requests the servers counted, of request (8 bytes) + response (5 + 2N bytes, or 5 + N/8 for
+bits) frame times. Target: total read time <= 1.1x that sum.
+
+A pty takes no parity, so the line is opened 8N2: also 11 bits per character, the same timing.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/modbus_rtu.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the peers of tests/
+
+from tests.transports.test_modbus_devices import acme_co2, acme_hp, sdm120, sdm630
+
+from smartbuild.config.schema import DeviceSpec, SerialSpec
+from smartbuild.sim.modbus_farm import ModbusFarm
+from smartbuild.sim.ptybridge import PtyBridge, frame_time
+from smartbuild.templates import TEMPLATE_DIR, load_template
+from smartbuild.transports.base import Device
+from smartbuild.transports.modbus import ModbusRtuTransport, spans_for
+from smartbuild.transports.modbus_plan import plan_reads
+
+BAUD = 19200
+UNITS = {1: ("eastron-sdm630", sdm630), 2: ("eastron-sdm120", sdm120),
+         3: ("acme-co2-100", acme_co2), 4: ("acme-hp-50", acme_hp)}  # fmt: skip
+
+
+def wire_time(devices: list[Device]) -> tuple[float, int]:
+    """Return (seconds on the wire, requests) of one read of every point of every device."""
+    total, count = 0.0, 0
+    for device in devices:
+        names = list(device.template.points)
+        for request in plan_reads(spans_for(device, names), device.setting("max_gap")):
+            payload = (
+                math.ceil(request.count / 8) if request.table in ("coil", "discrete")
+                else 2 * request.count
+            )  # fmt: skip
+            total += frame_time(8, BAUD) + frame_time(5 + payload, BAUD)
+            count += 1
+    return total, count
+
+
+async def run(rounds: int) -> int:
+    """Measure rounds of full reads; print the figures; return the exit status."""
+    async with PtyBridge(baudrate=BAUD) as bridge, ModbusFarm() as farm:
+        await farm.add_rtu_bus(bridge.path_a, [make(u) for u, (_, make) in UNITS.items()],
+                               baudrate=BAUD)  # fmt: skip
+        serial = SerialSpec(baudrate=BAUD, parity="N", stopbits=2)
+        devices = []
+        for unit, (name, _) in UNITS.items():
+            spec = DeviceSpec(template=name, transport="modbus-rtu", address=bridge.path_b,
+                              unit=unit, serial=serial, timeout=2)  # fmt: skip
+            devices.append(Device(name, spec, load_template(TEMPLATE_DIR / f"{name}.yaml")))
+        transport = ModbusRtuTransport()
+        await transport.read(devices[0], ["frequency"])  # open the port outside the timing
+        wire, requests = wire_time(devices)
+        stats = farm.stats(bridge.path_a, 0)
+        times = []
+        for _ in range(rounds):
+            stats.requests.clear()
+            start = time.perf_counter()
+            results = await asyncio.gather(
+                *(transport.read(d, list(d.template.points)) for d in devices)
+            )
+            times.append(time.perf_counter() - start)
+            failed = sum(not r.ok for rs in results for r in rs)
+            if failed or stats.reads() != requests:
+                print(f"P2: {failed} points failed, {stats.reads()} requests (plan {requests})")
+                return 1
+        await transport.aclose()
+    median = statistics.median(times)
+    ratio = median / wire
+    print(f"P2 RTU {BAUD} Bd 8E1-timed: {requests} requests for {sum(len(d.template.points) for d in devices)} "
+          f"points on 4 units; plan wire time {wire * 1000:.1f} ms; read time median "
+          f"{median * 1000:.1f} ms (min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}, "
+          f"{rounds} rounds) = {ratio:.3f}x wire time (target <= 1.1x)")  # fmt: skip
+    return 0 if ratio <= 1.1 else 1
+
+
+def main() -> int:
+    """Parse arguments and run P2."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    return asyncio.run(run(args.rounds))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
