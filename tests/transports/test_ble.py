@@ -518,6 +518,13 @@ async def test_absent_device_and_missing_keys_fail_as_readings(
     readings = await t.read(absent, ["temperature", "humidity"])
     assert [r.ok for r in readings] == [False, False]
     assert "not heard within 0.2 s" in (readings[0].error or "")
+    bluez.add_device(mixed_devices()[1])  # an iBeacon cannot be connected to
+    beacon = ble_device("sb-th1", "A4:C1:38:00:00:02", timeout=0.5)
+    reading = (await t.read(beacon, ["firmware"]))[0]
+    assert reading.error is not None and reading.error.startswith(
+        "cannot connect: BlueZ answered org.bluez.Error.Failed: le-connection-timeout"
+    )
+    assert "connectable (not a beacon)" in reading.error
     co2 = ble_device("sensirion-myco2", "A4:C1:38:00:00:01", timeout=0.3)  # wrong template
     got = {r.point: r for r in await t.read(co2, ["temperature", "co2"])}
     assert got["temperature"].ok

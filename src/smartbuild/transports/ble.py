@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from smartbuild.errors import DeviceError, SafetyRefusal, SmartbuildError
+from smartbuild.errors import DeviceError, SafetyRefusal, SmartbuildError, UnreachableError
 from smartbuild.transports.base import Candidate, Device, Reading, Transport
 from smartbuild.transports.ble_decode import (
     AdvertData,
@@ -135,7 +135,18 @@ class BleTransport(Transport):
             return new
 
         async with self._connect_lock:
-            client = await retry_in_progress(attempt)
+            try:
+                client = await retry_in_progress(attempt)
+            except Exception as error:
+                mapped = ble_error(error, "cannot connect")
+                if mapped is None:
+                    raise
+                raise UnreachableError(
+                    mapped.message,
+                    hint=mapped.hint
+                    or "is it in range, connectable (not a beacon), and not held by another "
+                    "central such as a phone app?",
+                ) from None
         self._clients[address] = client
         return client
 
