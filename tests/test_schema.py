@@ -11,7 +11,7 @@ import yaml
 from tests.conftest import EXAMPLES
 
 
-@pytest.mark.parametrize("kind", ["site", "template"])
+@pytest.mark.parametrize("kind", ["site", "template", "profile"])
 def test_schema_is_valid_json_schema(run, kind):
     result = run("schema", kind)
     assert result.exit_code == 0, result.output
