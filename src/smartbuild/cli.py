@@ -80,6 +80,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "List loaded plugins and the hooks they implement.",
     ),
     "log": ("smartbuild.commands.log", "log", "Show the action journal: runs and their entries."),
+    "demo": (
+        "smartbuild.commands.demo",
+        "demo",
+        "Run the main job on a simulated building: discover, plan, apply, verify, roll back.",
+    ),
+    "kpi": (
+        "smartbuild.commands.kpi",
+        "kpi",
+        "Simulate a day with and without a profile and compare KPIs (BOPTEST style).",
+    ),
+    "sim": (
+        "smartbuild.commands.sim",
+        "sim",
+        "Run a simulated building (Modbus, mDNS and BLE on loopback) until interrupted.",
+    ),
     "schema": ("smartbuild.commands.schema", "schema", "Print the JSON Schema of a file format."),
     "completion": (
         "smartbuild.commands.completion",

@@ -1,0 +1,358 @@
+"""`smartbuild demo`: the main job on a simulated building, in one command, no hardware."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from smartbuild.cli import App, get_app
+
+PROFILE = "office-en16798-cat2"
+AT = "2026-01-15 10:00"  # a Thursday morning in the heating season: the office is occupied
+SIM_LEAD_MIN = 30  # the simulated building starts half an hour before the planned moment
+
+
+class StepFailed(Exception):
+    """A demo step did not do what it should (the story says what and why)."""
+
+
+class Story:
+    """Numbered steps told on the terminal and recorded in a transcript."""
+
+    def __init__(self, app: App, total: int) -> None:
+        self.app = app
+        self.out = app.output
+        self.total = total
+        self.steps: list[dict[str, Any]] = []
+        self.failed = False
+
+    @contextmanager
+    def step(self, name: str, title: str, why: str) -> Iterator[dict[str, Any]]:
+        """Run one step: header, explanation, its figures, its outcome."""
+        number = len(self.steps) + 1
+        record: dict[str, Any] = {"name": name, "ok": False, "seconds": 0.0, "figures": {}}
+        self.steps.append(record)
+        if self.out.json_mode:
+            self.out.info(f"[{number}/{self.total}] {title}")
+        else:
+            self.out.print()
+            self.out.out.rule(f"[bold]{number}/{self.total} · {title}", align="left")
+            self.out.print(f"[dim]{why}[/dim]")
+        if self.failed:
+            record["skipped"] = True
+            self.say("[yellow]skipped: an earlier step failed[/yellow]")
+            yield record["figures"]
+            return
+        started = time.monotonic()
+        try:
+            yield record["figures"]
+            record["ok"] = True
+        except StepFailed as error:
+            record["error"] = str(error)
+            self.failed = True
+            self.out.error(f"{title}: {error}")
+        finally:
+            record["seconds"] = round(time.monotonic() - started, 3)
+        if record["ok"] and not self.out.json_mode:
+            self.out.print(f"[green]✓[/green] {record['seconds']:.1f} s")
+
+    def say(self, text: Any) -> None:
+        """Tell the reader something (nothing in JSON mode)."""
+        self.out.print(text)
+
+
+def _table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    return table
+
+
+def _run(story: Story, home: Path, site: Path, *args: str, env: dict[str, str] | None = None,
+         ok_codes: tuple[int, ...] = (0,)) -> Any:  # fmt: skip
+    """Run a smartbuild command in this process with --json; fail the step on a bad exit code."""
+    from smartbuild.sim.launch import run_cli
+
+    result = run_cli(["--home", str(home), "--site", str(site), "--json", *args], env=env)
+    if result.exit_code not in ok_codes:
+        last = result.stderr.strip().splitlines()[-3:] or [f"exit status {result.exit_code}"]
+        raise StepFailed(
+            f"`smartbuild {' '.join(args)}` exited with {result.exit_code}: {' / '.join(last)}"
+        )
+    return result.data
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def run_demo(
+    app: App, home: Path, zones: int, speed: float, ble: bool | None, keep: bool
+) -> list[dict[str, Any]]:
+    """Run every step of the demo; return the transcript steps."""
+    import datetime as dt
+
+    from smartbuild.sim.launch import SimProcess, free_base
+
+    story = Story(app, 9)
+    site = home / "site.yaml"
+    env: dict[str, str] = {}
+    start = (dt.datetime.fromisoformat(AT) - dt.timedelta(minutes=SIM_LEAD_MIN)).isoformat(" ")
+    extra = [] if ble is None else ["--ble" if ble else "--no-ble"]
+    sim = SimProcess(home / "sim", zones=zones, speed=speed, start_at=start, base=free_base(),
+                     site_out=site, extra=extra)  # fmt: skip
+    try:
+        _story(story, sim, home, site, env)
+    finally:
+        story.failed = False  # stopping always runs
+        with story.step("stop", "Stop the simulator", "SIGTERM, like Ctrl-C: every server, "
+                        "announcement and the private D-Bus go away.") as fig:  # fmt: skip
+            report = sim.stop()
+            fig.update(exit_status=report["exit_status"], leftovers=report["leftovers"])
+            story.say(f"simulator exited with status {report['exit_status']}; "
+                      f"{len(report['leftovers'])} leftovers")  # fmt: skip
+            if report["leftovers"] or report["exit_status"] not in (0, None):
+                raise StepFailed(f"unclean stop: {report}")
+    if not keep:
+        story.say(f"[dim]demo home {home} is removed; run with --home DIR to keep it[/dim]")
+    return story.steps
+
+
+def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, str]) -> None:
+    """The steps between starting and stopping the simulator."""
+    with story.step("simulator", "Start the simulated building",
+                    "`smartbuild sim` in a child process: Modbus TCP devices on loopback addresses, "
+                    "mDNS on 127.0.0.1, BLE sensors on a private D-Bus, physics at speed.") as fig:  # fmt: skip
+        try:
+            state = sim.start()
+        except Exception as error:
+            raise StepFailed(str(error)) from None
+        mdns, ble = state.get("mdns"), state.get("ble")
+        fig.update(zones=state["zones"], devices=state["devices"], modbus_devices=state["modbus"]["devices"],
+                   mdns_services=len(mdns["services"]) if mdns else 0,
+                   ble_sensors=len(ble["devices"]) if ble else 0, start_seconds=state["start_seconds"],
+                   sim_time=state["sim_time"])  # fmt: skip
+        if ble:
+            env["DBUS_SYSTEM_BUS_ADDRESS"] = ble["bus_address"]
+        else:
+            story.say(
+                "[yellow]BLE skipped: dbus-daemon is not installed (apt-get install dbus-daemon)[/yellow]"
+            )
+        story.say(f"{state['zones']} zones, {state['devices']} devices; Modbus on {state['modbus']['range']}; "
+                  f"simulated time {state['sim_time'][:16]} at {state['speed']:g}×")  # fmt: skip
+    state = sim.state
+    with story.step("discover", "Discover and identify over Modbus, mDNS and BLE",
+                    "A bounded sweep of the simulator's addresses and units, an mDNS browse of "
+                    "127.0.0.1 and a BLE scan; each device is matched to a template and saved into "
+                    "the site file the simulator wrote (devices already in it are kept).") as fig:  # fmt: skip
+        units = state["modbus"]["units"]
+        args = ["discover", "--modbus", state["modbus"]["range"], "--units", ",".join(map(str, units)),
+                "--timeout", "0.5", "--save"]  # fmt: skip
+        if state.get("mdns"):
+            args += ["--mdns", "--interface", "127.0.0.1"]
+        if state.get("ble"):
+            args += ["--ble", "--duration", "2.5"]
+        data = _run(story, home, site, *args, env=env, ok_codes=(0, 4))
+        found = data["candidates"]
+        by: dict[str, int] = {}
+        for c in found:
+            by[c["transport"]] = by.get(c["transport"], 0) + 1
+        identified = [c for c in found if c.get("template")]
+        saved = data.get("saved") or {}
+        fig.update(found=len(found), by_transport=by, identified=len(identified),
+                   added=len(saved.get("added", [])), already_there=len(saved.get("present", [])),
+                   errors=data.get("errors", []))  # fmt: skip
+        rows = []
+        for c in sorted(
+            identified, key=lambda c: (c["transport"], c["address"], c.get("unit") or 0)
+        )[:14]:
+            ident = c.get("identity") or {}
+            who = " ".join(
+                str(ident[k])
+                for k in ("vendor_name", "product_code", "vendor", "model")
+                if ident.get(k)
+            )
+            if not who and ident.get("sunspec"):
+                who = f"SunSpec {ident['sunspec'].get('manufacturer')} {ident['sunspec'].get('model')}"
+            unit = "" if c.get("unit") is None else f" #{c['unit']}"
+            rows.append(
+                [
+                    c["transport"],
+                    f"{c['address']}{unit}",
+                    who or c.get("name"),
+                    c["template"],
+                    c.get("matched_by"),
+                ]
+            )
+        story.say(_table(["transport", "address", "says", "template", "matched by"], rows))
+        if len(identified) > len(rows):
+            story.say(f"… and {len(identified) - len(rows)} more")
+        story.say(f"{len(found)} devices found ({', '.join(f'{n} {t}' for t, n in sorted(by.items()))}); "
+                  f"saved: {fig['added']} added, {fig['already_there']} already there")  # fmt: skip
+        expected = state["modbus"]["devices"]
+        if by.get("modbus-tcp", 0) < expected:
+            raise StepFailed(f"found {by.get('modbus-tcp', 0)} of the {expected} Modbus devices")
+    with story.step("validate", "Validate the inventory", "The site file: zones, devices, templates, "
+                    "addresses — every reference checked.") as fig:  # fmt: skip
+        data = _run(story, home, site, "validate", str(site))
+        fig.update(ok=data["ok"], summary=data["files"][0].get("summary"))
+        story.say("; ".join(data["files"][0].get("summary") or []))
+    run_id = _apply_story(story, home, site, env)
+    with story.step("rollback", "Roll back and check the old values are back",
+                    "Rollback restores what the run changed where the device still holds what it "
+                    "wrote, then a fresh read confirms it.") as fig:  # fmt: skip
+        data = _run(story, home, site, "rollback", str(run_id), "--yes", env=env)
+        outcomes = data["outcomes"]
+        restored = {(o["device"], o["point"]): o["requested"] for o in outcomes}
+        now = _read_points(story, home, site, list(restored), env)
+        same = [k for k, v in restored.items() if _close(now.get(k), v)]
+        fig.update(run=data["run"], restored=sum(o["status"] == "written" for o in outcomes),
+                   checked=len(restored), back_to_before=len(same))  # fmt: skip
+        story.say(f"rollback run {data['run']}: {fig['restored']} restored; a fresh read finds "
+                  f"{len(same)}/{len(restored)} points back at their old values")  # fmt: skip
+        if len(same) != len(restored):
+            raise StepFailed(f"{len(restored) - len(same)} points are not back at their old values")
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b)) < 1e-6 + 0.05
+    return bool(a == b)
+
+
+def _read_points(
+    story: Story, home: Path, site: Path, keys: list[tuple[str, str]], env: dict[str, str]
+) -> dict[tuple[str, str], Any]:
+    by_device: dict[str, list[str]] = {}
+    for device, point in keys:
+        by_device.setdefault(device, []).append(point)
+    values: dict[tuple[str, str], Any] = {}
+    for device, points in by_device.items():
+        data = _run(story, home, site, "read", device, *points, env=env)
+        for r in data["readings"]:
+            values[(r["device"], r["point"])] = r.get("value")
+    return values
+
+
+def _apply_story(story: Story, home: Path, site: Path, env: dict[str, str]) -> str | None:
+    """Plan, apply, verify and show the journal; return the run id."""
+    run_id: str | None = None
+    with story.step("plan", f"Plan the {PROFILE} profile at {AT}",
+                    "The planner reads the current values and proposes targets from the EN 16798-1 "
+                    "Category II comfort band; nothing is written yet.") as fig:  # fmt: skip
+        plan = _run(story, home, site, "profile", "plan", PROFILE, "--at", AT, env=env)
+        changes = [a for a in plan["actions"] if a["status"] == "change"]
+        fig.update(mode=plan["mode_why"], counts=plan["counts"], changes=len(changes))
+        rows = [[a["zone"], f"{a['device']}.{a['point']}", _fmt(a["current"]), _fmt(a["target"]), a["unit"]]
+                for a in changes[:8]]  # fmt: skip
+        story.say(
+            f"mode {plan['mode_why']}; comfort {plan['comfort']['low']:g}–{plan['comfort']['high']:g} °C"
+        )
+        story.say(_table(["zone", "device.point", "now", "target", "unit"], rows))
+        story.say(
+            f"{len(changes)} changes planned"
+            + (f" (first {len(rows)} shown)" if len(changes) > len(rows) else "")
+        )
+        if not changes:
+            raise StepFailed("the plan changes nothing: the demo has nothing to show")
+    with story.step("apply", "Apply: confirm, write, read back, journal",
+                    "Every write reads the value before, journals the intent, writes and reads back "
+                    "to verify.") as fig:  # fmt: skip
+        data = _run(story, home, site, "profile", "apply", PROFILE, "--at", AT, "--yes", env=env)
+        run_id = data["run"]
+        outcomes = data["outcomes"]
+        verified = [
+            o for o in outcomes if o["status"] == "written" and _close(o["after"], o["requested"])
+        ]
+        fig.update(
+            run=run_id, summary=data["summary"], verified=len(verified), writes=len(outcomes)
+        )
+        rows = [[f"{o['device']}.{o['point']}", _fmt(o["before"]), _fmt(o["requested"]), _fmt(o["after"]), o["status"]]
+                for o in outcomes[:8]]  # fmt: skip
+        story.say(_table(["device.point", "before", "requested", "read back", "status"], rows))
+        story.say(f"run {run_id}: {len(verified)}/{len(outcomes)} writes verified by read-back")
+        if len(verified) != len(outcomes):
+            raise StepFailed(f"{len(outcomes) - len(verified)} writes were not verified")
+    with story.step("verify", "Verify on the devices",
+                    "A separate read, as a technician would do it, finds the new values.") as fig:  # fmt: skip
+        wanted = {(o["device"], o["point"]): o["requested"] for o in outcomes}
+        now = _read_points(story, home, site, list(wanted), env)
+        good = [k for k, v in wanted.items() if _close(now.get(k), v)]
+        fig.update(checked=len(wanted), holding=len(good))
+        story.say(f"{len(good)}/{len(wanted)} points hold what was written")
+        if len(good) != len(wanted):
+            raise StepFailed("some devices do not hold what was written")
+    with story.step("journal", "The journal of the run", "Every step of every write is in the SQLite "
+                    "journal: who, what, before, after, verified.") as fig:  # fmt: skip
+        data = _run(story, home, site, "log", "--run", str(run_id))
+        entries = data["entries"]
+        kinds: dict[str, int] = {}
+        for e in entries:
+            kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+        fig.update(entries=len(entries), kinds=kinds)
+        rows = [[e["kind"], e["device"], e["point"], _fmt(e["before"]), _fmt(e["requested"]), _fmt(e["after"])]
+                for e in entries if e["kind"] in ("intent", "written")][:6]  # fmt: skip
+        story.say(_table(["kind", "device", "point", "before", "requested", "after"], rows))
+        story.say(
+            f"{len(entries)} journal entries: "
+            + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        )
+    return run_id
+
+
+@click.command()
+@click.option(
+    "--zones",
+    type=click.IntRange(1, 100),
+    default=12,
+    show_default=True,
+    help="Zones of the simulated building.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(1, 3600),
+    default=60.0,
+    show_default=True,
+    help="Simulated seconds per second.",
+)
+@click.option(
+    "--ble/--no-ble", default=None, help="Include BLE (default: when dbus-daemon is installed)."
+)
+def demo(zones: int, speed: float, ble: bool | None) -> None:
+    """Run the main job on a simulated building: discover, plan, apply, verify, roll back."""
+    import shutil
+    import tempfile
+
+    app = get_app()
+    out = app.output
+    root = click.get_current_context().find_root()
+    # only --home on the command line keeps the demo's files; $SMARTBUILD_HOME is for real work
+    explicit_home = root.get_parameter_source("home") == click.core.ParameterSource.COMMANDLINE
+    home = app.home if explicit_home else Path(tempfile.mkdtemp(prefix="smartbuild-demo-"))
+    home.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        steps = run_demo(app, home, zones, speed, ble, keep=explicit_home)
+    finally:
+        if not explicit_home:
+            shutil.rmtree(home, ignore_errors=True)
+    ok = all(s["ok"] for s in steps)
+    seconds = round(time.monotonic() - started, 3)
+    if out.json_mode:
+        out.emit_json({"ok": ok, "seconds": seconds, "profile": PROFILE, "at": AT, "zones": zones,
+                       "home": str(home) if explicit_home else None, "steps": steps})  # fmt: skip
+    else:
+        out.print()
+        verdict = "[green]demo complete[/green]" if ok else "[red]demo failed[/red]"
+        out.print(f"{verdict}: {sum(s['ok'] for s in steps)}/{len(steps)} steps in {seconds:.1f} s")
+    if not ok:
+        click.get_current_context().exit(1)

@@ -1,0 +1,441 @@
+"""Bind device points to the simulated building by their roles (not by template names).
+
+A point with a role (``heating_setpoint``, ``site_active_power``, ...) reads its value from the
+physics and a client's write to it changes the physics. Points without a role still need
+plausible values (a meter's phase voltages, an inverter's frequency): those come from what the
+device *is* (a meter, a PV inverter, an EV charger ... judged by its roles) and the point's unit
+and name. Writable points the physics has no use for keep what clients wrote, like a real
+device's parameters. So a new template with known roles works in the simulator unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from smartbuild.errors import UsageError
+from smartbuild.profiles.roles import ROLES, normalize_unit
+from smartbuild.sim.physics import Building, HvacMode, VentilationMode
+
+if TYPE_CHECKING:
+    from smartbuild.config.schema import PointSpec, Template
+
+SQRT3 = math.sqrt(3.0)
+POWER_FACTOR = 0.97  # a typical building's mix of heat pump drives and electronics
+FREQUENCY_HZ = 50.0
+RUNNING_MEAN_TAU_S = 4 * 86400.0  # EN 16798-1 running mean with alpha 0.8 ~ a 4-day EWMA
+ROLE_DEFAULTS: dict[str, float] = {
+    "co2_setpoint": 1000.0,
+    "fan_speed": 60.0,
+    "heat_pump_flow_setpoint": 35.0,
+    "dhw_setpoint": 50.0,
+    "pv_power_limit": 100.0,
+    "battery_power_setpoint": 0.0,
+    "ev_charger_enable": 1.0,
+    "heat_pump_enable": 1.0,
+}
+_UNIT_FACTORS = {("kW", "W"): 1e3, ("kW", "MW"): 1e-3, ("kWh", "Wh"): 1e3, ("kWh", "MWh"): 1e-3}
+_EV_ROLES = {"ev_charger_current_limit", "ev_charger_enable", "ev_charger_power"}
+_HP_ROLES = {"heat_pump_power", "heat_pump_enable", "heat_pump_flow_setpoint", "dhw_setpoint"}
+
+
+def device_kind(template: Template) -> str:
+    """Return what a device is, judged by the roles of its points."""
+    roles = {p.role for p in template.points.values() if p.role}
+    if "site_active_power" in roles:
+        return "meter"
+    if roles & {"pv_active_power", "pv_power_limit"}:
+        return "pv"
+    if roles & _EV_ROLES:
+        return "ev"
+    if roles & _HP_ROLES:
+        return "heat-pump"
+    if roles & {"ventilation_mode", "fan_speed"} and not roles & {"zone_air_temperature"}:
+        return "ahu"
+    return "zone"
+
+
+@dataclass
+class SimDevice:
+    """One simulated device: its template, where it is reached and the zone it serves."""
+
+    id: str
+    template: Template
+    transport: str  # modbus-tcp or ble
+    address: str  # host:port or MAC
+    unit: int | None = None
+    zone: str | None = None
+    title: str | None = None
+    stored: dict[str, Any] = field(default_factory=dict)  # parameters clients may set
+
+    @property
+    def kind(self) -> str:
+        """Return meter, pv, ev, heat-pump, ahu or zone."""
+        return device_kind(self.template)
+
+
+def convert(value: float, from_unit: str | None, to_unit: str | None) -> float:
+    """Convert between the role's canonical unit and the point's (W/kW, Wh/kWh)."""
+    a, b = normalize_unit(from_unit), normalize_unit(to_unit)
+    if a == b or a is None or b is None:
+        return value
+    factor = _UNIT_FACTORS.get((a, b)) or (
+        1 / _UNIT_FACTORS[(b, a)] if (b, a) in _UNIT_FACTORS else 1
+    )
+    return value * factor
+
+
+def default_value(name: str, spec: PointSpec) -> Any:
+    """Return the factory value of a writable point the physics does not drive."""
+    if spec.role in ROLE_DEFAULTS:
+        value: Any = ROLE_DEFAULTS[spec.role]
+    elif spec.min is not None and spec.max is not None:
+        value = (spec.min + spec.max) / 2
+    else:
+        value = spec.min if spec.min is not None else 0
+    if spec.enum:
+        value = min(spec.enum, key=lambda k: abs(k - float(value)))
+    if spec.table in ("coil", "discrete") or spec.bit is not None:
+        return bool(value)
+    if spec.type.startswith(("int", "uint")) and spec.scale == 1:
+        return round(float(value))
+    return value
+
+
+def _phase(name: str) -> tuple[int, ...]:
+    """Return the phases a point name refers to: (0,) for L1/A, (0, 1) for L1-L2/AB."""
+    text = name.lower()
+    if m := re.search(r"l([123])_?l([123])", text):
+        return (int(m.group(1)) - 1, int(m.group(2)) - 1)
+    if m := re.search(r"ph(?:v)?ph([abc])([abc])", text) or re.search(r"ph([abc])([abc])$", text):
+        return ("abc".index(m.group(1)), "abc".index(m.group(2)))
+    if m := re.search(r"l([123])\b|l([123])$|_l([123])", text):
+        digit = next(g for g in m.groups() if g)
+        return (int(digit) - 1,)
+    if m := re.search(r"ph([abc])$", text):
+        return ("abc".index(m.group(1)),)
+    return ()
+
+
+def _enum_by_label(enum: dict[int, str], *patterns: str) -> int:
+    for pattern in patterns:
+        for key, label in enum.items():
+            if re.search(pattern, label, re.IGNORECASE):
+                return key
+    return next(iter(enum))
+
+
+class Plant:
+    """The physics plus the controls and counters real equipment would hold."""
+
+    def __init__(self, physics: Building) -> None:
+        self.physics = physics
+        zones = physics.zones
+        self.zone_mode = {z: int(m.hvac_mode) for z, m in zones.items()}
+        self.vent_base = {z: int(m.ventilation) for z, m in zones.items()}
+        self.zone_co2_setpoint = dict.fromkeys(zones, ROLE_DEFAULTS["co2_setpoint"])
+        self.ahu_co2_setpoint = ROLE_DEFAULTS["co2_setpoint"]
+        self.heat_pump_enabled = True
+        self.ev_limit_a = physics.ev_current_limit_a
+        self.ev_enabled = True
+        self.pv_kwh = self.hp_kwh = self.ev_session_kwh = 0.0
+        self.running_mean_c = physics.climate.annual_mean_c
+        self._meter: Any = None
+
+    # ---- controls the devices hold, pushed into the physics before each step --------
+
+    def apply_controls(self) -> None:
+        """Apply thermostat modes, heat pump enable, ventilation with CO2 demand, EV limit."""
+        b = self.physics
+        mean_co2 = sum(z.co2_ppm for z in b.zones.values()) / max(len(b.zones), 1)
+        for zid, z in b.zones.items():
+            z.hvac_mode = HvacMode(self.zone_mode[zid] if self.heat_pump_enabled else 0)
+            base = VentilationMode(self.vent_base[zid])
+            demand = z.co2_ppm > self.zone_co2_setpoint[zid] or mean_co2 > self.ahu_co2_setpoint
+            # demand-controlled ventilation: the AHU boosts a running zone above its CO2 setpoint
+            z.ventilation = VentilationMode.BOOST if base == VentilationMode.ON and demand else base
+        b.ev_current_limit_a = self.ev_limit_a if self.ev_enabled else 0.0
+
+    def after_step(self, dt_s: float) -> None:
+        """Advance counters (PV, heat pump and EV session energy, outdoor running mean)."""
+        b = self.physics
+        self._meter = None
+        self.pv_kwh += b.pv_power_w * dt_s / 3.6e6
+        self.hp_kwh += self.heat_pump_w * dt_s / 3.6e6
+        self.ev_session_kwh = self.ev_session_kwh + b.ev_power_w * dt_s / 3.6e6
+        if not b.ev_connected:
+            self.ev_session_kwh = 0.0
+        weight = min(1.0, dt_s / RUNNING_MEAN_TAU_S)
+        self.running_mean_c += (b.outdoor_temperature_c - self.running_mean_c) * weight
+
+    @property
+    def heat_pump_w(self) -> float:
+        """Return the electrical power of all zone heat pumps (fans excluded)."""
+        return sum(z.hvac_electric_w for z in self.physics.zones.values())
+
+    def meter(self) -> Any:
+        """Return the grid meter reading of this instant (computed once per step)."""
+        if self._meter is None:
+            self._meter = self.physics.meter()
+        return self._meter
+
+    # ---- reading ----------------------------------------------------------------------
+
+    def value(self, dev: SimDevice, name: str) -> Any:
+        """Return a point's current value in the point's own unit."""
+        spec = dev.template.points[name]
+        if name in dev.stored:
+            return dev.stored[name]
+        role = spec.role
+        if role is not None and role in ROLES:
+            got = self.role_value(dev, role)
+            if got is not None:
+                if isinstance(got, bool):
+                    return got
+                return convert(float(got), ROLES[role].unit, spec.unit)
+        if spec.writable:
+            dev.stored[name] = default_value(name, spec)
+            return dev.stored[name]
+        return self.fallback(dev, name, spec)
+
+    def _zone(self, dev: SimDevice) -> Any:
+        zones = self.physics.zones
+        return zones.get(dev.zone or "")
+
+    def role_value(self, dev: SimDevice, role: str) -> Any:
+        """Return the physics value of a role (canonical unit), or None when it has none."""
+        b, z = self.physics, self._zone(dev)
+        zones = list(b.zones.values())
+        if z is None and zones and role.startswith(("zone_", "heating", "cooling", "occ")):
+            z = zones[0]
+        if z is not None:
+            if role == "zone_air_temperature":
+                return z.temperature_c
+            if role == "zone_relative_humidity":
+                return z.humidity_pct
+            if role == "zone_co2":
+                return z.co2_ppm
+            if role == "occupancy":
+                return z.occupants >= 0.5
+            if role in ("heating_setpoint", "zone_air_temperature_setpoint"):
+                return z.heating_setpoint_c
+            if role == "cooling_setpoint":
+                return z.cooling_setpoint_c
+        zid = dev.zone if dev.zone in b.zones else None
+        simple: dict[str, Any] = {
+            "hvac_mode": self.zone_mode[zid] if zid else None,
+            "ventilation_mode": self.vent_base[zid]
+            if zid
+            else (self.vent_base and max(self.vent_base.values())),
+            "co2_setpoint": self.zone_co2_setpoint[zid] if zid else self.ahu_co2_setpoint,
+            "ev_charger_current_limit": self.ev_limit_a,
+            "ev_charger_enable": self.ev_enabled,
+            "ev_charger_power": b.ev_power_w / 1e3,
+            "site_active_power": b.net_power_w() / 1e3,
+            "energy_import_total": self.meter().import_kwh,
+            "energy_export_total": self.meter().export_kwh,
+            "pv_active_power": b.pv_power_w / 1e3,
+            "pv_power_limit": self._pv_limit_pct(),
+            "heat_pump_enable": self.heat_pump_enabled,
+            "heat_pump_power": self.heat_pump_w / 1e3,
+            "outdoor_temperature": b.outdoor_temperature_c,
+            "outdoor_running_mean_temperature": self.running_mean_c,
+        }
+        if role == "power_limit" and dev.kind == "pv":
+            return b.pv_limit_kw if b.pv_limit_kw is not None else b.site.pv_kwp
+        return simple.get(role)
+
+    def _pv_limit_pct(self) -> float:
+        b = self.physics
+        if b.pv_limit_kw is None or b.site.pv_kwp <= 0:
+            return 100.0
+        return min(100.0, 100.0 * b.pv_limit_kw / b.site.pv_kwp)
+
+    def _electrical(self, dev: SimDevice) -> tuple[list[float], list[float], float]:
+        """Return (phase voltages, phase powers W, total W) of the device's kind."""
+        m = self.meter()
+        volts = list(m.voltage_v)
+        b = self.physics
+        total = {
+            "meter": m.total_power_w,
+            "pv": b.pv_power_w,
+            "ev": b.ev_power_w,
+            "heat-pump": self.heat_pump_w,
+        }.get(dev.kind, 0.0)
+        powers = list(m.power_w) if dev.kind == "meter" else [total / 3.0] * 3
+        return volts, powers, total
+
+    def fallback(self, dev: SimDevice, name: str, spec: PointSpec) -> Any:
+        """Return a plausible value for a point without a role, from its unit and name."""
+        unit = normalize_unit(spec.unit)
+        low = name.lower()
+        if spec.type == "string":
+            return self._text(dev, low)
+        if spec.enum:
+            return self._state(dev, spec.enum)
+        if spec.table in ("coil", "discrete") or spec.bit is not None:
+            running = self.heat_pump_w > 0 if dev.kind == "heat-pump" else False
+            return running if re.search(r"running|compressor|active|on$", low) else False
+        volts, powers, total = self._electrical(dev)
+        phases = _phase(name)
+        if unit == "V":
+            if "dc" in low:
+                return 600.0
+            if len(phases) == 2 or re.search(r"ppv|_ll|line", low):
+                return SQRT3 * (volts[phases[0]] + volts[phases[1]]) / 2 if phases else SQRT3 * 230
+            return volts[phases[0]] if phases else sum(volts) / 3
+        if unit == "A":
+            if "neutral" in low:
+                return abs(powers[0] - powers[1]) / volts[0] / 3  # unbalance only
+            amps = [abs(p) / v for p, v in zip(powers, volts, strict=True)]
+            if "dc" in low:
+                return abs(total) / 600.0
+            return amps[phases[0]] if phases else sum(amps) if dev.kind == "pv" else max(amps)
+        if unit in ("W", "kW"):
+            watts = powers[phases[0]] if phases else total
+            return convert(watts / 1e3, "kW", unit)
+        if unit == "VA":
+            return abs(total) / POWER_FACTOR
+        if unit == "var":
+            return abs(total) * math.tan(math.acos(POWER_FACTOR))
+        if unit == "Hz":
+            return FREQUENCY_HZ
+        if re.search(r"power_?factor|^pf$|cos", low) or unit == "cos()":
+            return POWER_FACTOR * (100 if unit == "%" else 1)
+        if unit in ("kWh", "Wh"):
+            return convert(self._energy(dev, low), "kWh", unit)
+        if unit == "°C":
+            return self._temperature(dev, low)
+        if unit == "ppm":
+            zones = self.physics.zones.values()
+            return sum(z.co2_ppm for z in zones) / max(len(zones), 1)
+        if unit == "%" and "fan" in low:
+            return self._fan_actual(dev)
+        return 0
+
+    def _text(self, dev: SimDevice, low: str) -> str:
+        t = dev.template
+        if re.search(r"serial|^sn$", low):
+            return f"SB{abs(hash(dev.id)) % 10**8:08d}"
+        if re.search(r"version|firmware|^vr$", low):
+            return "1.0.0"
+        if re.search(r"manufacturer|vendor|^mn$", low):
+            return t.vendor if t.vendor and t.vendor != "SunSpec" else "smartbuild"
+        if re.search(r"model|^md$", low):
+            return t.model or t.template
+        return ""
+
+    def _state(self, dev: SimDevice, enum: dict[int, str]) -> int:
+        b = self.physics
+        if dev.kind == "ev":
+            if b.ev_power_w > 0:
+                return _enum_by_label(enum, r"^C\b|charging")
+            return _enum_by_label(enum, r"connected" if b.ev_connected else r"no vehicle|^A\b")
+        if dev.kind == "pv":
+            return _enum_by_label(enum, r"MPPT" if b.pv_power_w > 0 else r"SLEEP")
+        if dev.kind == "heat-pump":
+            return _enum_by_label(enum, r"heat" if self.heat_pump_w > 0 else r"standby")
+        return _enum_by_label(enum, r"^on$|connect|enabled|normal|ok")
+
+    def _energy(self, dev: SimDevice, low: str) -> float:
+        m = self.meter()
+        if dev.kind == "pv":
+            return self.pv_kwh
+        if dev.kind == "ev":
+            return self.ev_session_kwh
+        if dev.kind == "heat-pump":
+            return self.hp_kwh
+        if "export" in low:
+            return float(m.export_kwh)
+        if "import" in low:
+            return float(m.import_kwh)
+        return float(m.import_kwh + m.export_kwh)
+
+    def _temperature(self, dev: SimDevice, low: str) -> float:
+        b = self.physics
+        zones = list(b.zones.values())
+        mean = sum(z.temperature_c for z in zones) / max(len(zones), 1)
+        if "outdoor" in low or "outside" in low:
+            return b.outdoor_temperature_c
+        if "extract" in low or "return_air" in low or "room" in low:
+            return mean
+        flow = float(self._stored_role(dev, "heat_pump_flow_setpoint", 35.0))
+        if "flow" in low:
+            return flow if self.heat_pump_w > 0 else mean + 2
+        if "return" in low:
+            return flow - 5 if self.heat_pump_w > 0 else mean + 1
+        if "dhw" in low or "hot_water" in low:
+            return float(self._stored_role(dev, "dhw_setpoint", 50.0)) - 2
+        if "supply" in low:
+            setpoint = next((v for n, v in dev.stored.items() if "supply" in n), None)
+            return float(setpoint) if setpoint is not None else 19.0
+        return b.outdoor_temperature_c + 15  # cabinets, heat sinks: warmer than outside
+
+    def _stored_role(self, dev: SimDevice, role: str, default: float) -> Any:
+        for name, spec in dev.template.points.items():
+            if spec.role == role:
+                return self.value(dev, name)
+        return default
+
+    def _fan_actual(self, dev: SimDevice) -> float:
+        command = float(self._stored_role(dev, "fan_speed", 60.0))
+        modes = [z.ventilation for z in self.physics.zones.values()]
+        if not modes or all(m == VentilationMode.OFF for m in modes):
+            return 0.0
+        return min(100.0, command * 1.5) if VentilationMode.BOOST in modes else command
+
+    # ---- writing ----------------------------------------------------------------------
+
+    def write(self, dev: SimDevice, name: str, value: Any) -> None:
+        """Apply a client's write; raise UsageError when the device would refuse it."""
+        spec = dev.template.points[name]
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        low = -math.inf if spec.min is None else spec.min - 1e-9
+        high = math.inf if spec.max is None else spec.max + 1e-9
+        if number is not None and not low <= number <= high:
+            raise UsageError(f"{dev.id}.{name}: {number:g} is outside {spec.min}..{spec.max}")
+        role = spec.role
+        if role is None or not self._write_role(dev, role, value, spec):
+            dev.stored[name] = value
+            return
+        dev.stored.pop(name, None)
+
+    def _write_role(self, dev: SimDevice, role: str, value: Any, spec: PointSpec) -> bool:
+        """Change the physics for a role; return False when the role is only a stored setting."""
+        b, zid = self.physics, dev.zone if dev.zone in self.physics.zones else None
+        targets = [zid] if zid else list(b.zones)
+        number = float(value)
+        if role in ("heating_setpoint", "zone_air_temperature_setpoint") and zid:
+            b.zones[zid].set_heating_setpoint(number)
+        elif role == "cooling_setpoint" and zid:
+            b.zones[zid].set_cooling_setpoint(number)
+        elif role == "hvac_mode":
+            HvacMode(int(number))
+            for z in targets:
+                self.zone_mode[z] = int(number)
+        elif role == "ventilation_mode":
+            VentilationMode(int(number))
+            for z in targets:
+                self.vent_base[z] = int(number)
+        elif role == "co2_setpoint":
+            if zid:
+                self.zone_co2_setpoint[zid] = number
+            else:
+                self.ahu_co2_setpoint = number
+        elif role == "heat_pump_enable":
+            self.heat_pump_enabled = bool(value)
+        elif role == "ev_charger_enable":
+            self.ev_enabled = bool(value)
+        elif role == "ev_charger_current_limit":
+            amps = convert(number, spec.unit, "A")
+            b.set_ev_current_limit(amps)  # validates 0 or 6..max (IEC 61851-1)
+            self.ev_limit_a = amps
+        elif role == "pv_power_limit":
+            b.set_pv_limit_kw(None if number >= 100 else number / 100 * b.site.pv_kwp)
+        elif role == "power_limit" and dev.kind == "pv":
+            b.set_pv_limit_kw(convert(number, spec.unit, "kW"))
+        else:
+            return False
+        return True

@@ -1,0 +1,452 @@
+"""Run the simulated building: Modbus servers, mDNS announcements, BLE sensors and physics ticks.
+
+Everything listens on loopback only: one pymodbus TCP server per device address in 127.0.0.0/8
+(the heat pump, AHU and meter as units of one gateway), one zeroconf responder pinned to
+127.0.0.1 and a BlueZ-compatible service on a private dbus-daemon the simulator starts itself.
+Each tick first applies what clients wrote (found by comparing the register images), then
+advances the physics by ``speed`` times the wall-clock time and pushes the new values.
+A lock in SMARTBUILD_HOME keeps a second simulator of the same home from starting, and a state
+file there tells other commands (and ``smartbuild demo``) where the simulator listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import fcntl
+import ipaddress
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from smartbuild.errors import SmartbuildError, UsageError
+from smartbuild.sim.binding import SimDevice
+from smartbuild.sim.building import SimBuilding, modbus_templates
+
+STATE_FILE = "sim.json"
+LOCK_FILE = "sim.lock"
+MAX_SPEED = 3600.0  # one simulated hour per wall-clock second
+RTU_TURNAROUND_S = 0.0126  # one short read on an RS-485 bus at 19200 Bd (REFERENCE.md)
+MDNS_RULES = ("shelly-gen2", "esphome", "homekit")  # catalogue examples the building announces
+
+
+@dataclass
+class SimOptions:
+    """What `smartbuild sim` was asked for."""
+
+    home: Path
+    zones: int = 12
+    kind: str = "office"
+    speed: float = 60.0
+    base: str = "127.0.2.1"
+    port: int = 5020
+    start: dt.datetime | None = None
+    site_out: Path | None = None
+    ble: bool | None = None  # None: when dbus-daemon is installed
+    mdns: bool = True
+    tick_s: float = 1.0
+    seed: int | None = 0
+
+    def check(self) -> None:
+        """Refuse values that cannot work, before anything starts."""
+        from smartbuild.sim.building import MAX_ZONES
+
+        if not 1 <= self.zones <= MAX_ZONES:
+            raise UsageError(f"--zones must be between 1 and {MAX_ZONES}, got {self.zones}",
+                             hint="12 zones show everything; 500 is the benchmark size")  # fmt: skip
+        if not 0 < self.speed <= MAX_SPEED:
+            raise UsageError(f"--speed must be above 0 and at most {MAX_SPEED:g}, got {self.speed:g}",
+                             hint="60 runs a simulated hour in a minute")  # fmt: skip
+        try:
+            first = ipaddress.IPv4Address(self.base)
+        except ValueError:
+            raise UsageError(f"--base {self.base!r} is not an IPv4 address") from None
+        if not first.is_loopback:
+            raise UsageError(f"--base {self.base} is not a loopback address",
+                             hint="the simulator listens on 127.0.0.0/8 only, e.g. --base 127.0.2.1")  # fmt: skip
+        if not 0 <= self.port <= 65535:
+            raise UsageError(f"--port {self.port} is not a TCP port")
+        if not 0.05 <= self.tick_s <= 60:
+            raise UsageError(f"tick of {self.tick_s} s is outside 0.05-60 s")
+
+
+def read_state(home: Path) -> dict[str, Any] | None:
+    """Return the state of the simulator running for this home, or None when none runs."""
+    path = Path(home) / STATE_FILE
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None  # left behind by a simulator that was killed
+    return state
+
+
+class _Lock:
+    """An exclusive lock on SMARTBUILD_HOME/sim.lock, held while the simulator runs."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        handle = (self.home / LOCK_FILE).open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            state = read_state(self.home) or {}
+            who = (
+                f" (pid {state['pid']}, {state.get('zones', '?')} zones on {state.get('base')})"
+                if state
+                else ""
+            )
+            raise UsageError(
+                f"a simulator is already running for {self.home}{who}",
+                hint="stop it with Ctrl-C (or `kill PID`), or start another with --home DIR --base ADDRESS",
+            ) from None
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def _tag(base: str, port: int) -> str:
+    """Return 6 hex digits naming this simulator's mDNS services (rigs must not collide)."""
+    return f"{(int(ipaddress.IPv4Address(base)) ^ port * 7919) & 0xFFFFFF:06x}"
+
+
+@dataclass
+class _Served:
+    """A Modbus device as served: its endpoint and the last register image pushed."""
+
+    dev: SimDevice
+    host: str
+    port: int
+    unit: int
+    bounds: dict[str, tuple[int, int]] = field(default_factory=dict)
+    image: dict[str, list[Any]] = field(default_factory=dict)
+
+
+class Simulator:
+    """The running simulated building (use ``async with`` or start()/close())."""
+
+    def __init__(self, options: SimOptions, notice: Callable[[str], None] | None = None) -> None:
+        options.check()
+        self.options = options
+        self.notice = notice or (lambda text: None)
+        self.building: SimBuilding | None = None
+        self.farm: Any = None
+        self.ble: Any = None
+        self.state: dict[str, Any] = {}
+        self.refused: list[str] = []
+        self.applied_writes = 0
+        self._served: list[_Served] = []
+        self._writes_seen: dict[tuple[str, int], int] = {}
+        self._stack = contextlib.AsyncExitStack()
+        self._lock = _Lock(options.home)
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---- start and stop ------------------------------------------------------------------
+
+    async def start(self) -> dict[str, Any]:
+        """Start everything (or nothing: a failure unwinds what started); return the state."""
+        self._lock.acquire()
+        self._stack.callback(self._lock.release)
+        try:
+            return await self._start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _start(self) -> dict[str, Any]:
+        from smartbuild.sim.modbus_farm import loopback_hosts
+
+        o = self.options
+        t0 = time.monotonic()
+        templates = modbus_templates()
+        count = 3 + 2 * o.zones + len(MDNS_RULES) + 1  # upper bound of addresses needed
+        try:
+            hosts = loopback_hosts(count, o.base)
+        except ValueError:
+            raise UsageError(f"127.0.0.0/8 has no room for {count} addresses from {o.base}",
+                             hint="use a lower --base, e.g. 127.0.2.1") from None  # fmt: skip
+        b = SimBuilding.create(o.zones, kind=o.kind, hosts=hosts, port=o.port, start=o.start,
+                               templates=templates, seed=o.seed)  # fmt: skip
+        self.building = b
+        for gap in b.missing:
+            self.notice(f"no template for the {gap}: the building has none")
+        await self._start_modbus(b)
+        used = {d.address.rsplit(":", 1)[0] for d in b.devices}
+        spare = [h for h in hosts if h not in used]
+        extra: list[tuple[str, dict[str, Any]]] = []
+        mdns = await self._start_mdns(b, spare) if o.mdns else []
+        if mdns:
+            extra += self._mdns_entries(mdns, templates)
+        ble = await self._start_ble(b)
+        if ble is not None:
+            extra += ble.site_entries(templates)
+        site_text = b.site_yaml(extra)
+        site_path = None
+        if o.site_out is not None:
+            site_path = Path(o.site_out).resolve()
+            site_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = site_path.with_name(site_path.name + ".tmp")
+            tmp.write_text(site_text)
+            tmp.replace(site_path)
+        modbus_hosts = sorted({s.host for s in self._served}, key=ipaddress.IPv4Address)
+        self.state = {
+            "pid": os.getpid(),
+            "started": time.time(),
+            "start_seconds": round(time.monotonic() - t0, 3),
+            "home": str(o.home),
+            "zones": o.zones,
+            "speed": o.speed,
+            "sim_time": b.now.isoformat(),
+            "base": o.base,
+            "port": o.port,
+            "site_file": str(site_path) if site_path else None,
+            "devices": len(b.devices) + len(extra),
+            "modbus": {
+                "hosts": [modbus_hosts[0], modbus_hosts[-1]] if modbus_hosts else [],
+                "range": _range(modbus_hosts, o.port),
+                "gateway": b.gateway,
+                "units": sorted({s.unit for s in self._served}),
+                "devices": len(self._served),
+            },
+            "mdns": {"interface": "127.0.0.1", "services": [a.name for a in mdns]} if o.mdns else None,
+            "ble": {"bus_address": self._bus_address, "devices": [s.address for s in ble.sensors]}
+            if ble is not None else None,
+        }  # fmt: skip
+        path = o.home / STATE_FILE
+        tmp = path.with_name(STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.state, indent=2))
+        tmp.replace(path)
+        self._stack.callback(path.unlink, missing_ok=True)
+        return self.state
+
+    async def _start_modbus(self, b: SimBuilding) -> None:
+        from smartbuild.sim.modbus_farm import ModbusFarm, ServerSpec, SimUnit
+
+        by_host: dict[tuple[str, int], list[_Served]] = {}
+        for dev in b.devices:
+            host, port_text = dev.address.rsplit(":", 1)
+            served = _Served(dev, host, int(port_text), dev.unit or 1)
+            by_host.setdefault((host, int(port_text)), []).append(served)
+            self._served.append(served)
+        specs = []
+        for (host, port), group in by_host.items():
+            units = []
+            for s in group:
+                tables = b.tables(s.dev)
+                s.bounds = {t: (min(v), max(v)) for t, v in tables.items() if v}
+                s.image = {t: self._block(tables, t, s.bounds[t]) for t in s.bounds}
+                pm = b.point_map(s.dev)
+                delay = RTU_TURNAROUND_S if len(group) > 1 else 0.0
+                units.append(SimUnit(
+                    s.unit, holding=tables["holding"], input=tables["input"], coils=tables["coil"],
+                    discrete=tables["discrete"], identity=pm.identity(), server_id=pm.server_id(),
+                    response_delay_s=delay,
+                ))  # fmt: skip
+            specs.append(ServerSpec(host, units, port, unknown_unit="gateway"))
+        farm = ModbusFarm(port=self.options.port)
+        self._stack.push_async_callback(farm.close)
+        self.farm = farm
+        for spec in specs:
+            try:
+                await farm.add_server(spec)
+            except SmartbuildError:
+                raise SmartbuildError(
+                    f"cannot listen on {spec.host}:{spec.port}: the address is in use",
+                    hint="another simulator or program holds it; pick another --base or --port",
+                ) from None
+
+    async def _start_mdns(self, b: SimBuilding, spare: list[str]) -> list[Any]:
+        from smartbuild.sim.mdns import Announcement, MdnsResponder, catalogue_examples, with_tag
+
+        tag = _tag(self.options.base, self.options.port)
+        examples = {a.rule: a for a in catalogue_examples()}
+        items = [examples[r] for r in MDNS_RULES if r in examples]
+        items = [
+            Announcement(a.type, a.instance, a.host, a.port, a.txt, (spare[i],), a.rule)
+            for i, a in enumerate(items)
+        ]
+        if b.gateway:
+            host, port = b.gateway.rsplit(":", 1)
+            units = ",".join(str(d.unit) for d in b.devices if d.address == b.gateway)
+            items.append(Announcement(
+                "_modbus._tcp", "smartbuild sim gateway", "sb-gateway", int(port),
+                {"vendor": "smartbuild", "model": "SIM-GW", "version": "1.0", "unit": units},
+                (host,), "modbus",
+            ))  # fmt: skip
+        items = with_tag(items, tag)
+        responder = MdnsResponder("127.0.0.1")
+        await self._stack.enter_async_context(responder)
+        await responder.add(*items)
+        return items
+
+    def _mdns_entries(
+        self, items: list[Any], templates: dict[str, Any]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Return site-file entries of announced devices an mDNS template identifies."""
+        from smartbuild.identify import identify_device
+        from smartbuild.transports.base import Candidate
+
+        assert self.building is not None
+        zones = [z.id for z in self.building.zones]
+        mdns = {n: t for n, t in templates.items() if t.transport == "mdns"}
+        out = []
+        for i, a in enumerate(items):
+            short = a.full_type.removesuffix(".local.")
+            txt = {str(k): str(v or "") for k, v in a.txt.items()}
+            identity = {"type": short, "types": [short], "txt": txt, "name": a.instance}
+            address = f"{a.host}.local:{a.port}"
+            match = identify_device(
+                candidate=Candidate("mdns", address, identity=identity), templates=mdns
+            )
+            if match:
+                zone = zones[i % len(zones)]
+                # adapter: the interface to browse when reading it (it is announced on loopback)
+                out.append((f"{match[0]}-{zone}", {"template": match[0], "transport": "mdns",
+                            "address": address, "zone": zone, "title": a.instance,
+                            "adapter": "127.0.0.1"}))  # fmt: skip
+        return out
+
+    async def _start_ble(self, b: SimBuilding) -> Any:
+        from smartbuild.sim.ble_sensors import BleSensors
+
+        self._bus_address = None
+        wanted = self.options.ble
+        if wanted is False:
+            return None
+        from smartbuild.sim.dbusd import PrivateBus
+
+        bus = PrivateBus()
+        try:
+            await bus.astart()
+        except SmartbuildError as error:
+            if wanted:
+                raise
+            self.notice(
+                f"BLE skipped: {error.message}" + (f" ({error.hint})" if error.hint else "")
+            )
+            return None
+        self._stack.callback(bus.stop)
+        from smartbuild.sim.bluez import BlueZService
+
+        sensors = BleSensors(b)
+        service = BlueZService(bus.address)
+        await self._stack.enter_async_context(service)
+        for device in sensors.devices():
+            service.add_device(device)
+        sensors.service = service
+        self.ble = sensors
+        self._bus_address = bus.address
+        return sensors
+
+    async def close(self) -> None:
+        """Stop everything that started, newest first; remove the state file."""
+        await self._stack.aclose()
+
+    # ---- ticks ------------------------------------------------------------------------
+
+    @staticmethod
+    def _block(tables: dict[str, dict[int, Any]], table: str, bounds: tuple[int, int]) -> list[Any]:
+        blank: Any = False if table in ("coil", "discrete") else 0
+        values = tables[table]
+        return [values.get(a, blank) for a in range(bounds[0], bounds[1] + 1)]
+
+    async def apply_writes(self) -> int:
+        """Apply what clients wrote since the last tick; return how many points changed."""
+        b, farm = self.building, self.farm
+        assert b is not None
+        changed_nodes = set()
+        for key in farm.endpoints:
+            writes = farm.stats(*key).writes()
+            if writes != self._writes_seen.get(key, 0):
+                self._writes_seen[key] = writes
+                changed_nodes.add(key)
+        count = 0
+        for s in self._served:
+            if (s.host, s.port) not in changed_nodes:
+                continue
+            before: dict[str, dict[int, Any]] = {}
+            now: dict[str, dict[int, Any]] = {}
+            for table in ("holding", "coil"):
+                if table not in s.bounds:
+                    continue
+                lo, hi = s.bounds[table]
+                current = await farm.get_registers(s.host, s.port, s.unit, table, lo, hi - lo + 1)
+                before[table] = dict(enumerate(s.image[table], lo))
+                now[table] = dict(enumerate(current, lo))
+            changed = b.point_map(s.dev).changed_writes(before, now)
+            if changed:
+                count += len(changed)
+                refused = b.write(s.dev, changed)
+                self.refused.extend(refused)
+                for text in refused:
+                    self.notice(f"refused: {text}")
+        self.applied_writes += count
+        return count
+
+    async def push(self) -> int:
+        """Write the building's current values into every unit; return registers blocks sent."""
+        b, farm = self.building, self.farm
+        assert b is not None
+        sent = 0
+        for s in self._served:
+            tables = b.tables(s.dev)
+            for table, bounds in s.bounds.items():
+                block = self._block(tables, table, bounds)
+                if block != s.image[table]:
+                    await farm.set_registers(s.host, s.port, s.unit, table, bounds[0], block)
+                    s.image[table] = block
+                    sent += 1
+        if self.ble is not None:
+            self.ble.update()
+        return sent
+
+    async def tick(self, sim_seconds: float) -> None:
+        """Apply client writes, advance the physics by ``sim_seconds``, publish the values."""
+        assert self.building is not None
+        await self.apply_writes()
+        self.building.advance(sim_seconds)
+        await self.push()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until ``stop`` is set (simulated time runs ``speed`` times the wall clock)."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.options.tick_s)
+            now = loop.time()
+            await self.tick((now - last) * self.options.speed)
+            last = now
+
+
+def _range(hosts: list[str], port: int) -> str:
+    """Return hosts as one discover target: 127.0.2.1-27:5020 (or a comma list)."""
+    if not hosts:
+        return ""
+    first, last = hosts[0], hosts[-1]
+    a, b = first.rsplit(".", 1), last.rsplit(".", 1)
+    span = f"{first}-{b[1]}" if a[0] == b[0] else f"{first}-{last}"
+    return f"{span}:{port}" if len(hosts) > 1 else f"{first}:{port}"
