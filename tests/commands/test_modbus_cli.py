@@ -274,9 +274,13 @@ def test_rtu_bus_with_two_units_through_the_cli(
             f"  co2: {{template: acme-co2-100, transport: modbus-rtu, address: '{bridge.path_b}', unit: 1, {serial}}}\n"
             f"  hp: {{template: acme-hp-50, transport: modbus-rtu, address: '{bridge.path_b}', unit: 2, {serial}}}\n"
         )  # fmt: skip
-        data = json.loads(ok(run("--site", str(site), "--json", "read", "co2", "co2", "humidity")).stdout)
+        data = json.loads(
+            ok(run("--site", str(site), "--json", "read", "co2", "co2", "humidity")).stdout
+        )
         assert [r["value"] for r in data["readings"]] == [812, 45.5]
-        hp = json.loads(ok(run("--site", str(site), "--json", "read", "hp", "power", "enable")).stdout)
+        hp = json.loads(
+            ok(run("--site", str(site), "--json", "read", "hp", "power", "enable")).stdout
+        )
         assert [r["value"] for r in hp["readings"]] == [1.85, True]
         ok(run("--site", str(site), "write", "hp", "flow_setpoint", "38", "--yes"))
         stats = farm.stats(bridge.path_a)
@@ -288,3 +292,23 @@ def test_rtu_bus_with_two_units_through_the_cli(
         }  # fmt: skip
     finally:
         bridge.close()
+
+
+NOT_MODBUS = {"mdns", "interfaces", "types", "all_types", "expect", "ble", "adapter", "passive",
+              "duration", "until"}  # fmt: skip
+
+
+def test_the_modbus_docs_name_every_option_of_the_modbus_commands() -> None:
+    from smartbuild.commands.discover import discover
+    from smartbuild.commands.modbus_tools import probe
+    from smartbuild.commands.points import read, watch, write
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "modbus.md").read_text()
+    for command in (discover, probe, read, write, watch):
+        for param in command.params:
+            if param.name in NOT_MODBUS or not getattr(param, "opts", None):
+                continue
+            if param.param_type_name == "option":
+                assert any(opt in text for opt in param.opts), (
+                    f"docs/modbus.md: {command.name} {param.opts}"
+                )

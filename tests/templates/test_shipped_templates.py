@@ -150,3 +150,32 @@ def test_sunspec_roles_use_scale_factors() -> None:
     assert meter.points["TotWhImp"].role == "energy_import_total"
     assert meter.points["TotWhImp"].type == "uint32"
     assert not any(p.writable for p in meter.points.values())
+
+
+DOC = REPO / "docs" / "templates.md"
+
+
+def test_the_template_docs_name_every_key_of_the_format() -> None:
+    from smartbuild.config.schema import Defaults, ModbusIdentify, PointSpec, ProbeRule
+
+    text = DOC.read_text(encoding="utf-8")
+    for model in (Template, Defaults, PointSpec, ModbusIdentify, ProbeRule):
+        for key in model.model_fields:
+            assert f"`{key}`" in text or f"{key}:" in text, (
+                f"docs/templates.md: {model.__name__}.{key}"
+            )
+
+
+def test_the_template_docs_example_is_a_valid_copy_of_the_shipped_heat_pump(tmp_path: Path) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "acme-hp-50.yaml"
+    path.write_text(example, encoding="utf-8")
+    documented = load_template(path)
+    shipped = _load(TEMPLATE_DIR / "acme-hp-50.yaml")
+    assert documented.identify == shipped.identify
+    assert documented.defaults == shipped.defaults
+    for name, point in documented.points.items():
+        assert point.model_dump(exclude={"description"}) == shipped.points[name].model_dump(
+            exclude={"description"}
+        ), name

@@ -112,9 +112,12 @@ class Link:
                 await self._connect()
                 response = await getattr(self.client, function)(*args, **kwargs)
             except (ConnectionException, ModbusIOException, OSError, asyncio.TimeoutError) as error:
+                text = _describe(error)
                 if self.client is not None and not self.client.connected:
                     self.client.close()
-                raise NoAnswer(_describe(error)) from None
+                    if self.connects:  # it was up: the device closed it under this request
+                        text = f"connection closed by the device during the request ({text})"
+                raise NoAnswer(text) from None
             finally:
                 self._last = loop.time()
         if response.isError():
