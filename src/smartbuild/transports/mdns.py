@@ -13,67 +13,49 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
-import ipaddress
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from smartbuild.errors import SmartbuildError, UsageError
+from smartbuild.errors import UsageError
 from smartbuild.transports.mdns_catalogue import catalogue_types, normalise_type
+from smartbuild.transports.mdns_interfaces import interface_error, open_zeroconf, resolve_interfaces
+from smartbuild.transports.mdns_records import (
+    TXT_SIZE_LIMIT,
+    MdnsDevice,
+    MdnsService,
+    decode_txt,
+    device_key,
+    merge_services,
+)
+
+# Re-exported: callers import the whole browsing API from this module.
+__all__ = [
+    "TXT_SIZE_LIMIT",
+    "BrowseResult",
+    "MdnsDevice",
+    "MdnsService",
+    "browse",
+    "decode_txt",
+    "device_key",
+    "interface_error",
+    "merge_services",
+    "resolve_interfaces",
+]
 
 if TYPE_CHECKING:
     from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 SERVICE_TYPE_ENUMERATION = "_services._dns-sd._udp.local."
-TXT_SIZE_LIMIT = 1300  # RFC 6763 §6.2: TXT records above 1300 bytes SHOULD NOT be used
 RESOLVE_TIMEOUT = 3.0  # seconds per resolve, and never past the browse deadline
 MAX_TYPES = 256  # bound on types followed with all_types, against a flood of junk types
 MAX_TIMEOUT = 600.0
 _DNS_TYPE_SRV = 33  # RFC 1035/2782 record type and class numbers
 _DNS_CLASS_IN = 1
-_IP_MULTICAST_ALL = 49  # Linux <linux/in.h>; not exported by the socket module everywhere
 
 Event = str  # "added" | "updated" | "removed"
 OnUpdate = Callable[[Event, "MdnsService"], None]
-
-
-@dataclass(frozen=True)
-class MdnsService:
-    """One resolved DNS-SD service instance as heard on one interface."""
-
-    type: str  # fully qualified, e.g. "_hap._tcp.local."
-    name: str  # fully qualified instance name, e.g. "Lamp._hap._tcp.local."
-    server: str | None  # SRV target host, e.g. "lamp-1.local."
-    addresses: tuple[str, ...]  # IPv4 and IPv6 (link-local ones scoped with %index)
-    port: int
-    txt: dict[str, str] = field(default_factory=dict, hash=False)  # keyless values become ""
-    interface: str = ""  # the local address it was heard on
-
-    @property
-    def instance(self) -> str:
-        """Return the instance label (the name without its service type)."""
-        suffix = "." + self.type
-        if self.name.lower().endswith(suffix.lower()):
-            return self.name[: -len(suffix)]
-        return self.name
-
-    @property
-    def host(self) -> str | None:
-        """Return the host name without the trailing dot."""
-        return self.server.rstrip(".") if self.server else None
-
-
-@dataclass(frozen=True)
-class MdnsDevice:
-    """One device: every service that shares a host name (or, without one, an address set)."""
-
-    key: str
-    host: str | None
-    addresses: tuple[str, ...]
-    interfaces: tuple[str, ...]
-    services: tuple[MdnsService, ...]
 
 
 @dataclass(frozen=True)
@@ -86,195 +68,6 @@ class BrowseResult:
     warnings: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     stopped_early: bool = False  # expect reached and quiet, or the stop event was set
-
-
-def merge_services(services: Iterable[MdnsService]) -> list[MdnsDevice]:
-    """Group services into devices by host name, else by identical address set."""
-    groups: dict[str, list[MdnsService]] = {}
-    for service in services:
-        if service.server:
-            key = "host:" + service.server.lower().rstrip(".")
-        else:
-            key = "addr:" + ",".join(sorted(set(service.addresses)))
-        groups.setdefault(key, []).append(service)
-    devices = []
-    for key in sorted(groups):
-        members = sorted(groups[key], key=lambda s: (s.type, s.name.lower(), s.interface))
-        addresses = tuple(dict.fromkeys(a for s in members for a in s.addresses))
-        interfaces = tuple(dict.fromkeys(s.interface for s in members))
-        devices.append(MdnsDevice(key, members[0].host, addresses, interfaces, tuple(members)))
-    return devices
-
-
-def decode_txt(
-    properties: Mapping[bytes, bytes | None], size: int, *, label: str = "service"
-) -> tuple[dict[str, str], list[str]]:
-    """Decode TXT key/values to text, with a warning for each thing that had to be repaired."""
-    warnings: list[str] = []
-    if size > TXT_SIZE_LIMIT:
-        warnings.append(
-            f"{label}: TXT record is {size} bytes, above the {TXT_SIZE_LIMIT}-byte limit of "
-            "RFC 6763 §6.2; kept it"
-        )
-    txt: dict[str, str] = {}
-    seen: set[str] = set()
-    for raw_key, raw_value in properties.items():
-        key = _decode(raw_key, label, "a TXT key", warnings)
-        value = "" if raw_value is None else _decode(raw_value, label, f"TXT {key!r}", warnings)
-        # RFC 6763 §6.4: keys are case-insensitive and only the first occurrence counts.
-        if key.lower() in seen:
-            continue
-        seen.add(key.lower())
-        txt[key] = value
-    return txt, warnings
-
-
-def _decode(raw: bytes, label: str, what: str, warnings: list[str]) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", errors="replace")
-        warnings.append(f"{label}: {what} is not UTF-8; decoded as {text!r} with replacements")
-        return text
-
-
-def resolve_interfaces(
-    names_or_ips: Sequence[str],
-    *,
-    adapters: Iterable[Any] | None = None,
-    warnings: list[str] | None = None,
-) -> list[str]:
-    """Turn interface names or addresses into the addresses to browse on.
-
-    Empty input means every non-loopback interface (its IPv4 addresses, else its first
-    IPv6 address). Unknown names raise UsageError listing what exists; interfaces that
-    share a subnet add a warning to ``warnings`` (the same devices will be heard twice).
-    """
-    if adapters is None:
-        import ifaddr
-
-        adapters = ifaddr.get_adapters()
-    table = _adapter_table(list(adapters))
-    chosen: list[tuple[str, str, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
-    if not names_or_ips:
-        for name in dict.fromkeys(n for n, *_ in table):
-            rows = [r for r in table if r[0] == name and not r[1].is_loopback]
-            v4 = [r for r in rows if r[1].version == 4]
-            chosen.extend((n, str(ip), net) for n, ip, net in (v4 or rows[:1]))
-        if not chosen:
-            raise SmartbuildError(
-                "no network interface other than loopback has an address",
-                hint="pass --interface 127.0.0.1 to browse loopback only",
-            )
-    for wanted in names_or_ips:
-        chosen.extend(_pick(wanted.strip(), table))
-    unique = list(dict.fromkeys(chosen))
-    if warnings is not None:
-        warnings.extend(_shared_subnet_warnings(unique))
-    return list(dict.fromkeys(ip for _, ip, _ in unique))
-
-
-def _adapter_table(adapters: Sequence[Any]) -> list[tuple[str, Any, Any]]:
-    table = []
-    for adapter in adapters:
-        for ip in adapter.ips:
-            text = ip.ip[0] if isinstance(ip.ip, tuple) else ip.ip
-            address = ipaddress.ip_address(text.split("%", maxsplit=1)[0])
-            network = ipaddress.ip_interface(f"{address}/{ip.network_prefix}").network
-            table.append((str(adapter.name), address, network))
-    return table
-
-
-def _pick(wanted: str, table: list[tuple[str, Any, Any]]) -> list[tuple[str, str, Any]]:
-    try:
-        address = ipaddress.ip_address(wanted.split("%", maxsplit=1)[0])
-    except ValueError:
-        address = None
-    if address is not None:
-        rows = [r for r in table if r[1] == address]
-    else:
-        rows = [r for r in table if r[0] == wanted]
-        v4 = [r for r in rows if r[1].version == 4]
-        rows = v4 or rows[:1]
-    if not rows:
-        what = "address" if address is not None else "interface"
-        raise UsageError(
-            f"unknown network {what} {wanted!r}",
-            hint="available: " + _describe(table),
-        )
-    return [(name, str(ip), net) for name, ip, net in rows]
-
-
-def _describe(table: list[tuple[str, Any, Any]]) -> str:
-    names: dict[str, list[str]] = {}
-    for name, ip, _ in table:
-        names.setdefault(name, []).append(str(ip))
-    return "; ".join(f"{n} ({', '.join(ips)})" for n, ips in names.items()) or "none"
-
-
-def _shared_subnet_warnings(chosen: list[tuple[str, str, Any]]) -> list[str]:
-    warnings = []
-    for i, (name_a, ip_a, net_a) in enumerate(chosen):
-        for name_b, ip_b, net_b in chosen[i + 1 :]:
-            if name_a != name_b and net_a.version == net_b.version and net_a.overlaps(net_b):
-                warnings.append(
-                    f"interfaces {name_a} ({ip_a}) and {name_b} ({ip_b}) share {net_a}: the "
-                    "same devices will be heard on both (they are merged)"
-                )
-    return warnings
-
-
-def interface_error(interface: str, exc: BaseException) -> SmartbuildError:
-    """Turn a socket error from opening mDNS on an interface into a SmartbuildError."""
-    code = getattr(exc, "errno", None)
-    if code == errno.EADDRINUSE:
-        return SmartbuildError(
-            f"mDNS port 5353 on {interface} is held by a program that does not share it "
-            "(no SO_REUSEPORT)",
-            hint="stop that responder, or for avahi set disallow-other-stacks=no in "
-            "avahi-daemon.conf",
-        )
-    if code in (errno.ENODEV, errno.EADDRNOTAVAIL, errno.EINVAL, errno.ENOPROTOOPT):
-        return SmartbuildError(
-            f"cannot join the mDNS multicast group on {interface}: "
-            f"{getattr(exc, 'strerror', None) or exc}",
-            hint="check that the address belongs to an interface that is up and has "
-            "MULTICAST set (ip -br addr; ip link show)",
-        )
-    if code in (errno.EACCES, errno.EPERM):
-        return SmartbuildError(
-            f"not allowed to open mDNS sockets on {interface}: {exc}",
-            hint="check firewall or sandbox rules for UDP port 5353",
-        )
-    return SmartbuildError(f"cannot open mDNS on {interface}: {exc}")
-
-
-async def _open(interface: str) -> AsyncZeroconf:
-    import socket
-
-    from zeroconf import IPVersion
-    from zeroconf.asyncio import AsyncZeroconf
-
-    version = IPVersion.V6Only if ":" in interface else IPVersion.V4Only
-    try:
-        azc = AsyncZeroconf(interfaces=[interface], ip_version=version)
-    except (OSError, RuntimeError) as exc:
-        raise interface_error(interface, exc) from exc
-    try:
-        await azc.zeroconf.async_wait_for_start()
-    except (OSError, RuntimeError) as exc:
-        await azc.async_close()
-        raise interface_error(interface, exc) from exc
-    if not azc.zeroconf.engine.senders:
-        await azc.async_close()
-        raise interface_error(interface, OSError(errno.EADDRNOTAVAIL, "no usable socket"))
-    for wrapped in azc.zeroconf.engine.readers:
-        # Linux delivers a multicast group to every socket on the port once ANY socket joined
-        # it on ANY interface; turning that off keeps each interface's cache its own.
-        if wrapped.sock.family == socket.AF_INET:
-            with contextlib.suppress(OSError):
-                wrapped.sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
-    return azc
 
 
 def _qm() -> Any:
@@ -510,7 +303,7 @@ async def browse(
     stopped_early = False
     try:
         for interface in dict.fromkeys(interfaces):
-            sessions.append(_Session(interface, await _open(interface)))
+            sessions.append(_Session(interface, await open_zeroconf(interface)))
         for session in sessions:
             for service_type in wanted:
                 state.follow(session, service_type)
