@@ -56,13 +56,20 @@ def match_modbus(rules: Any, identity: dict[str, Any], template_name: str) -> li
     return matched or None
 
 
+def _short_type(service_type: str) -> str:
+    return service_type.rstrip(".").removesuffix(".local").lower()  # _hap._tcp.local. = _hap._tcp
+
+
 def match_mdns(rules: Any, identity: dict[str, Any]) -> list[str] | None:
     """Return the mDNS rules that matched, or None."""
     types = identity.get("types") or ([identity["type"]] if identity.get("type") else [])
-    if rules.type not in types:
+    wanted = _short_type(rules.type)
+    if wanted not in {_short_type(t) for t in types}:
         return None
     matched = [f"mDNS {rules.type}"]
-    txt = identity.get("txt") or {}
+    # A device with several services has one TXT record per type: check the rule's own.
+    by_type = {_short_type(t): v for t, v in (identity.get("txt_by_type") or {}).items()}
+    txt = by_type.get(wanted, identity.get("txt") or {})
     for key, pattern in rules.txt.items():
         if not _search(pattern, txt.get(key)):
             return None

@@ -11,8 +11,10 @@ from smartbuild.hookspecs import hookimpl
 def register_transports(register: Any) -> None:
     """Register the builtin transports (their protocol libraries load on first use)."""
     from smartbuild.transports.ble import BleTransport
+    from smartbuild.transports.mdns_transport import MdnsTransport
     from smartbuild.transports.modbus import ModbusRtuTransport, ModbusTcpTransport
 
     register("modbus-tcp", ModbusTcpTransport)
     register("modbus-rtu", ModbusRtuTransport)
     register("ble", BleTransport)
+    register("mdns", MdnsTransport)
