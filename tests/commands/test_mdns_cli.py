@@ -344,3 +344,20 @@ def test_port_5353_held_by_another_program_is_a_clear_error(tmp_path: Path) -> N
     assert out.returncode == 1, out.stderr
     assert "mDNS port 5353 on 127.0.0.1 is held by a program" in out.stderr
     assert "avahi" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_mdns_docs_name_every_rule_template_and_option() -> None:
+    from smartbuild.plugins import get_plugin_manager
+    from smartbuild.registry import build_registry
+    from smartbuild.transports.mdns_catalogue import load_catalogue
+
+    docs = (SRC.parent / "docs" / "mdns.md").read_text()
+    for rule in load_catalogue().rules:
+        assert f"| `{rule['id']}` | `{rule['type'].removesuffix('.local.')}` |" in docs, rule["id"]
+    templates = build_registry(get_plugin_manager()).templates
+    for name, entry in templates.items():
+        if entry.value.transport == "mdns":
+            assert f"`{name}`" in docs, f"docs/mdns.md does not name the template {name}"
+    for option in ("--mdns", "--interface", "--type", "--all-types", "--timeout", "--expect",
+                   "--save", "--json"):  # fmt: skip
+        assert option in docs, option
