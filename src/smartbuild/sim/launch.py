@@ -76,6 +76,9 @@ class SimProcess:
         self.log_path = self.home / "sim.log"
         env = {**os.environ, "NO_COLOR": "1"}
         env.pop("SMARTBUILD_SITE", None)
+        # the child runs the same smartbuild as this process, installed or not
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         with self.log_path.open("wb") as log:  # never a PIPE: nobody drains it while we wait
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, env=env)  # fmt: skip

@@ -396,6 +396,8 @@ class Simulator:
                 current = await farm.get_registers(s.host, s.port, s.unit, table, lo, hi - lo + 1)
                 before[table] = dict(enumerate(s.image[table], lo))
                 now[table] = dict(enumerate(current, lo))
+                # the server holds what the client wrote: a refused value must be pushed back
+                s.image[table] = list(current)
             changed = b.point_map(s.dev).changed_writes(before, now)
             if changed:
                 count += len(changed)

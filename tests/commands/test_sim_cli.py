@@ -1,0 +1,273 @@
+"""`smartbuild sim` through the CLI: a real simulator process, real Modbus, mDNS and BLE clients.
+
+One simulator (3 zones, 600x speed) serves the module; commands run in-process with CliRunner
+against its site file. Other rigs may share 127.0.0.1 for mDNS, so assertions look only at what
+this simulator announced (its names carry its own tag).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smartbuild.sim.launch import SimProcess, free_base
+
+HAVE_DBUS = shutil.which("dbus-daemon") is not None
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
+    root = tmp_path_factory.mktemp("sim")
+    process = SimProcess(root / "home", zones=3, speed=600, start_at="2026-01-15 09:00",
+                         base=free_base(), site_out=root / "site.yaml")  # fmt: skip
+    process.start()
+    yield process
+    report = process.stop()
+    assert report == {"exit_status": 0, "leftovers": []}
+
+
+def site(sim: SimProcess) -> str:
+    return str(sim.state["site_file"])
+
+
+def read(run: Any, sim: SimProcess, device: str, *points: str) -> dict[str, Any]:
+    result = run("--json", "--site", site(sim), "read", device, *points)
+    assert result.exit_code == 0, result.output
+    return {r["point"]: r["value"] for r in json.loads(result.stdout)["readings"]}
+
+
+def test_site_file_validates_with_every_device_in_a_zone(run: Any, sim: SimProcess) -> None:
+    result = run("--json", "validate", site(sim))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["files"][0]["summary"] == [
+        f"site 'sim-building': 3 zones, {sim.state['devices']} devices"
+    ]
+    result = run("--json", "--site", site(sim), "devices")
+    rows = json.loads(result.stdout)["devices"]
+    zoned = {r["device"]: r["zone"] for r in rows if r["zone"]}
+    assert {zoned[f"th-z0{i}"] for i in (1, 2, 3)} == {"z01", "z02", "z03"}
+    assert {r["transport"] for r in rows} >= {"modbus-tcp", "mdns"} | (
+        {"ble"} if HAVE_DBUS else set()
+    )
+    assert sim.state["modbus"]["devices"] == 5 + 2 * 3
+
+
+def test_read_returns_physics_driven_values(run: Any, sim: SimProcess) -> None:
+    th = read(run, sim, "th-z01")
+    assert 15 < th["room_temperature"] < 30
+    assert (th["heating_setpoint"], th["cooling_setpoint"], th["hvac_mode"]) == (21.0, 24.0, 3)
+    meter = read(
+        run,
+        sim,
+        "meter",
+        "total_power",
+        "voltage_l1",
+        "voltage_l1_l2",
+        "frequency",
+        "import_energy",
+    )
+    assert meter["total_power"] > 0  # heat pumps, fans and plug loads on a January morning
+    assert 220 < meter["voltage_l1"] < 231 and 380 < meter["voltage_l1_l2"] < 400
+    assert meter["frequency"] == 50
+    co2 = read(run, sim, "co2-z02", "co2")
+    assert co2["co2"] >= 420  # outdoor air at least; people add to it
+    hp = read(run, sim, "heat-pump", "outdoor_temperature", "power")
+    assert -15 < hp["outdoor_temperature"] < 10  # mid-January at 50 °N
+    first = read(run, sim, "meter", "import_energy")["import_energy"]
+    time.sleep(1.5)  # about 15 simulated minutes
+    assert read(run, sim, "meter", "import_energy")["import_energy"] > first
+
+
+def test_a_written_setpoint_moves_the_zone_temperature(run: Any, sim: SimProcess) -> None:
+    before = read(run, sim, "th-z02", "room_temperature")["room_temperature"]
+    result = run("--site", site(sim), "write", "th-z02", "heating_setpoint", "27", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "written and verified" in result.output
+    deadline, now = time.monotonic() + 15, before
+    while time.monotonic() < deadline and now < before + 1.0:  # bounded poll, about 1 K/sim-hour
+        time.sleep(0.5)
+        now = read(run, sim, "th-z02", "room_temperature")["room_temperature"]
+    assert now >= before + 1.0
+    other = read(run, sim, "th-z03", "room_temperature")["room_temperature"]
+    assert other < now
+    assert (
+        run("--site", site(sim), "write", "th-z02", "heating_setpoint", "21", "--yes").exit_code
+        == 0
+    )
+
+
+def test_a_value_the_device_refuses_is_reverted(run: Any, sim: SimProcess) -> None:
+    # the template allows 0-32 A; IEC 61851-1 chargers take 0 or at least 6 A, so 3 A is refused
+    result = run("--site", site(sim), "write", "ev-charger", "current_limit", "3", "--yes")
+    assert result.exit_code == 0, result.output  # the register took it: read-back matches
+    deadline, value = time.monotonic() + 10, 3.0
+    while time.monotonic() < deadline and value == 3.0:
+        time.sleep(0.3)
+        value = read(run, sim, "ev-charger", "current_limit")["current_limit"]
+    assert value == 32.0
+
+
+def test_modbus_discovery_finds_and_identifies_every_device(
+    run: Any, sim: SimProcess, tmp_path: Path
+) -> None:
+    copy = tmp_path / "site.yaml"
+    copy.write_text(Path(site(sim)).read_text())
+    modbus = sim.state["modbus"]
+    result = run("--json", "--site", str(copy), "discover", "--modbus", modbus["range"],
+                 "--units", "1-3", "--save")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    found = {(c["address"], c["unit"]): c["template"] for c in data["candidates"]}
+    gateway = modbus["gateway"]
+    assert found[(gateway, 1)] == "eastron-sdm630"
+    assert found[(gateway, 2)] == "acme-hp-50"
+    assert found[(gateway, 3)] == "acme-ahu-20"
+    assert sorted(found.values()).count("acme-th200") == 3
+    assert "sunspec-inverter" in found.values() and "acme-evc-22" in found.values()
+    assert len(found) == modbus["devices"]
+    assert data["saved"] == {"added": [], "present": data["saved"]["present"]}
+    assert len(data["saved"]["present"]) == modbus["devices"]
+
+
+def test_mdns_finds_the_announced_devices(run: Any, sim: SimProcess) -> None:
+    mine = {name.split(".")[0] for name in sim.state["mdns"]["services"]}
+    result = run("--json", "discover", "--mdns", "--interface", "127.0.0.1", "--timeout", "4")
+    assert result.exit_code in (0, 4), result.output
+    data = json.loads(result.stdout)
+    ours = [
+        c
+        for c in data["candidates"]
+        if c["transport"] == "mdns" and c["identity"].get("name") in mine
+    ]
+    templates = {c["identity"]["type"]: c["template"] for c in ours}
+    assert templates == {"_shelly._tcp": "shelly-plus-1pm", "_esphomelib._tcp": "esphome-node",
+                         "_hap._tcp": "homekit-accessory", "_modbus._tcp": None}  # fmt: skip
+    # the gateway's _modbus._tcp announcement is followed into Modbus identification
+    chained = [c for c in data["candidates"] if c["transport"] == "modbus-tcp"
+               and c["address"] == sim.state["modbus"]["gateway"]]  # fmt: skip
+    assert [c["template"] for c in chained] == ["eastron-sdm630"]
+
+
+@pytest.mark.skipif(not HAVE_DBUS, reason="dbus-daemon is not installed")
+def test_ble_sensors_advertise_the_zone_air(
+    run: Any, sim: SimProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", sim.state["ble"]["bus_address"])
+    result = run("--json", "discover", "--ble", "--duration", "2.5")
+    assert result.exit_code == 0, result.output
+    found = {c["address"]: c["template"] for c in json.loads(result.stdout)["candidates"]}
+    assert sorted(found.values()) == ["bthome-sensor", "sb-th1", "sensirion-myco2"]
+    ble = read(run, sim, "ble-room-z03", "temperature", "setpoint")
+    th = read(run, sim, "th-z03", "room_temperature", "heating_setpoint")
+    assert ble["temperature"] == pytest.approx(th["room_temperature"], abs=0.3)  # same zone air
+    result = run("--site", site(sim), "write", "ble-room-z03", "setpoint", "23.5", "--yes")
+    assert result.exit_code == 0, result.output
+    deadline, value = time.monotonic() + 10, 0.0
+    while time.monotonic() < deadline and value != 23.5:  # the next tick publishes it over Modbus
+        time.sleep(0.3)
+        value = read(run, sim, "th-z03", "heating_setpoint")["heating_setpoint"]
+    assert value == 23.5
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--zones", "0"], "--zones must be between 1 and 1000, got 0"),
+    (["--zones", "100000"], "--zones must be between 1 and 1000"),
+    (["--speed", "0"], "--speed must be above 0"),
+    (["--speed", "1e9"], "--speed must be above 0 and at most 3600"),
+    (["--base", "10.1.2.3"], "is not a loopback address"),
+    (["--base", "127.255.255.250", "--zones", "50"], "127.0.0.0/8 has no room"),
+    (["--start", "yesterday"], "invalid --start"),
+])  # fmt: skip
+def test_bad_input_is_refused_before_anything_starts(
+    run: Any, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = run(
+        "--home",
+        str(tmp_path / "h"),
+        "sim",
+        "--no-ble",
+        "--no-mdns",
+        "--site-out",
+        str(tmp_path / "s.yaml"),
+        *args,
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert not (tmp_path / "s.yaml").exists()
+    assert not (tmp_path / "h" / "sim.json").exists()
+
+
+def test_a_second_simulator_of_the_same_home_is_refused(
+    run: Any, sim: SimProcess, tmp_path: Path
+) -> None:
+    result = run(
+        "--home",
+        str(sim.home),
+        "sim",
+        "--no-ble",
+        "--base",
+        free_base(),
+        "--site-out",
+        str(tmp_path / "s.yaml"),
+    )
+    assert result.exit_code == 2, result.output
+    assert f"a simulator is already running for {sim.home} (pid {sim.state['pid']}" in result.stderr
+    assert json.loads((sim.home / "sim.json").read_text())["pid"] == sim.state["pid"]
+
+
+def test_ports_in_use_leave_nothing_half_started(run: Any, sim: SimProcess, tmp_path: Path) -> None:
+    home = tmp_path / "other"
+    result = run("--home", str(home), "sim", "--no-ble", "--base", sim.state["base"],
+                 "--site-out", str(tmp_path / "s.yaml"))  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert f"cannot listen on {sim.state['base']}:5020: the address is in use" in result.stderr
+    assert "pick another --base or --port" in result.stderr
+    assert not (home / "sim.json").exists() and not (tmp_path / "s.yaml").exists()
+    # the lock was released: the same home starts fine elsewhere (and is refused again by bad input)
+    again = run("--home", str(home), "sim", "--zones", "0")
+    assert "already running" not in again.stderr
+
+
+def test_missing_dbus_daemon_skips_ble_or_fails_cleanly(
+    run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no dbus-daemon on it
+    home = tmp_path / "h"
+    result = run("--home", str(home), "sim", "--ble", "--zones", "1", "--base", free_base(),
+                 "--site-out", str(tmp_path / "s.yaml"))  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert (
+        "dbus-daemon is not installed" in result.stderr
+        and "apt-get install dbus-daemon" in result.stderr
+    )
+    assert not (home / "sim.json").exists()
+    process = SimProcess(tmp_path / "auto", zones=1, base=free_base(), extra=["--no-mdns"])
+    process_env = {**os.environ}
+    try:
+        process.start()
+        assert process.state["ble"] is None
+        assert "BLE skipped: dbus-daemon is not installed" in process.log()
+    finally:
+        report = process.stop()
+        os.environ.clear()
+        os.environ.update(process_env)
+    assert report == {"exit_status": 0, "leftovers": []}
+
+
+@pytest.mark.skipif(not HAVE_DBUS, reason="dbus-daemon is not installed")
+def test_sigterm_stops_everything(tmp_path: Path) -> None:
+    process = SimProcess(tmp_path / "h", zones=2, base=free_base(), site_out=tmp_path / "site.yaml")
+    state = process.start()
+    bus = Path(state["ble"]["bus_address"].removeprefix("unix:path="))
+    assert bus.exists() and (tmp_path / "h" / "sim.json").exists()
+    report = process.stop()
+    assert report == {"exit_status": 0, "leftovers": []}
+    assert not bus.exists() and not bus.parent.exists()  # the private bus and its directory
+    assert "simulator stopped" in process.log()
