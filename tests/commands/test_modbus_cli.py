@@ -141,6 +141,8 @@ def test_discover_saves_stable_ids_keeps_the_hand_written_file_and_adds_nothing_
     assert "0 added, 3 already there" in again.stderr
     assert site.read_text() == text
     ok(run("validate", str(site)))
+    saved = json.loads(ok(run("--site", str(site), "--json", "read", ids[2], "total_power")).stdout)
+    assert saved["readings"][0]["value"] == pytest.approx(3.62835)
 
 
 def site_file(tmp_path: Path, devices: dict[str, str], zones: str = "{}") -> str:
