@@ -142,7 +142,21 @@ class Plant:
         self.ev_enabled = True
         self.pv_kwh = self.hp_kwh = self.ev_session_kwh = 0.0
         self.running_mean_c = physics.climate.annual_mean_c
-        self._meter: Any = None
+        self._cache: dict[str, Any] = {}  # sums over all zones, computed once per step
+        self._site_roles: dict[str, Any] = {
+            "ev_charger_current_limit": lambda: self.ev_limit_a,
+            "ev_charger_enable": lambda: self.ev_enabled,
+            "ev_charger_power": lambda: physics.ev_power_w / 1e3,
+            "site_active_power": lambda: self._once("net", physics.net_power_w) / 1e3,
+            "energy_import_total": lambda: self.meter().import_kwh,
+            "energy_export_total": lambda: self.meter().export_kwh,
+            "pv_active_power": lambda: physics.pv_power_w / 1e3,
+            "pv_power_limit": self._pv_limit_pct,
+            "heat_pump_enable": lambda: self.heat_pump_enabled,
+            "heat_pump_power": lambda: self.heat_pump_w / 1e3,
+            "outdoor_temperature": lambda: physics.outdoor_temperature_c,
+            "outdoor_running_mean_temperature": lambda: self.running_mean_c,
+        }
 
     # ---- controls the devices hold, pushed into the physics before each step --------
 
@@ -161,7 +175,7 @@ class Plant:
     def after_step(self, dt_s: float) -> None:
         """Advance counters (PV, heat pump and EV session energy, outdoor running mean)."""
         b = self.physics
-        self._meter = None
+        self._cache.clear()
         self.pv_kwh += b.pv_power_w * dt_s / 3.6e6
         self.hp_kwh += self.heat_pump_w * dt_s / 3.6e6
         self.ev_session_kwh = self.ev_session_kwh + b.ev_power_w * dt_s / 3.6e6
@@ -173,13 +187,26 @@ class Plant:
     @property
     def heat_pump_w(self) -> float:
         """Return the electrical power of all zone heat pumps (fans excluded)."""
-        return sum(z.hvac_electric_w for z in self.physics.zones.values())
+        zones = self.physics.zones.values()
+        return float(self._once("hp", lambda: sum(z.hvac_electric_w for z in zones)))
+
+    def _once(self, key: str, compute: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def zone_mean(self, attribute: str) -> float:
+        """Return the mean of a zone attribute (temperature_c, co2_ppm) over all zones."""
+        zones = self.physics.zones.values()
+        return float(
+            self._once(
+                attribute, lambda: sum(getattr(z, attribute) for z in zones) / max(len(zones), 1)
+            )
+        )
 
     def meter(self) -> Any:
         """Return the grid meter reading of this instant (computed once per step)."""
-        if self._meter is None:
-            self._meter = self.physics.meter()
-        return self._meter
+        return self._once("meter", self.physics.meter)
 
     # ---- reading ----------------------------------------------------------------------
 
@@ -224,28 +251,16 @@ class Plant:
             if role == "cooling_setpoint":
                 return z.cooling_setpoint_c
         zid = dev.zone if dev.zone in b.zones else None
-        simple: dict[str, Any] = {
-            "hvac_mode": self.zone_mode[zid] if zid else None,
-            "ventilation_mode": self.vent_base[zid]
-            if zid
-            else (self.vent_base and max(self.vent_base.values())),
-            "co2_setpoint": self.zone_co2_setpoint[zid] if zid else self.ahu_co2_setpoint,
-            "ev_charger_current_limit": self.ev_limit_a,
-            "ev_charger_enable": self.ev_enabled,
-            "ev_charger_power": b.ev_power_w / 1e3,
-            "site_active_power": b.net_power_w() / 1e3,
-            "energy_import_total": self.meter().import_kwh,
-            "energy_export_total": self.meter().export_kwh,
-            "pv_active_power": b.pv_power_w / 1e3,
-            "pv_power_limit": self._pv_limit_pct(),
-            "heat_pump_enable": self.heat_pump_enabled,
-            "heat_pump_power": self.heat_pump_w / 1e3,
-            "outdoor_temperature": b.outdoor_temperature_c,
-            "outdoor_running_mean_temperature": self.running_mean_c,
-        }
+        if role == "hvac_mode":
+            return self.zone_mode[zid] if zid else None
+        if role == "ventilation_mode":
+            return self.vent_base[zid] if zid else next(iter(self.vent_base.values()), 1)
+        if role == "co2_setpoint":
+            return self.zone_co2_setpoint[zid] if zid else self.ahu_co2_setpoint
         if role == "power_limit" and dev.kind == "pv":
             return b.pv_limit_kw if b.pv_limit_kw is not None else b.site.pv_kwp
-        return simple.get(role)
+        site = self._site_roles.get(role)
+        return site() if site is not None else None
 
     def _pv_limit_pct(self) -> float:
         b = self.physics
@@ -309,8 +324,7 @@ class Plant:
         if unit == "°C":
             return self._temperature(dev, low)
         if unit == "ppm":
-            zones = self.physics.zones.values()
-            return sum(z.co2_ppm for z in zones) / max(len(zones), 1)
+            return self.zone_mean("co2_ppm")
         if unit == "%" and "fan" in low:
             return self._fan_actual(dev)
         return 0
@@ -355,8 +369,7 @@ class Plant:
 
     def _temperature(self, dev: SimDevice, low: str) -> float:
         b = self.physics
-        zones = list(b.zones.values())
-        mean = sum(z.temperature_c for z in zones) / max(len(zones), 1)
+        mean = self.zone_mean("temperature_c")
         if "outdoor" in low or "outside" in low:
             return b.outdoor_temperature_c
         if "extract" in low or "return_air" in low or "room" in low:

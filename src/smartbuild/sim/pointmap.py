@@ -120,6 +120,12 @@ def sunspec_chain(template: Template, wanted: list[int]) -> list[tuple[int, int,
     return chain
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _encode_int(raw: int, data_type: str, order: str) -> tuple[int, ...]:
+    # whole numbers repeat tick after tick (a temperature in tenths): encode each one once
+    return tuple(modbus_codec.encode(raw, data_type, order))
+
+
 class PointMap:
     """Encode a template's point values into register tables and decode client writes."""
 
@@ -220,7 +226,7 @@ class PointMap:
             number = float(value)
             raw = (number - spec.offset) / spec.scale / (10.0**exponent if exponent else 1.0)
             lo, hi = _INT_LIMITS[p.type]
-            return modbus_codec.encode(min(max(round(raw), lo), hi), p.type, p.order)
+            return list(_encode_int(min(max(round(raw), lo), hi), p.type, p.order))
         return modbus_codec.encode(float(value), p.type, p.order, spec.scale, spec.offset)
 
     def tables(self, values: Mapping[str, Any]) -> Tables:

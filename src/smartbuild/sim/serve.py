@@ -279,7 +279,8 @@ class Simulator:
                 ) from None
 
     async def _start_mdns(self, b: SimBuilding, spare: list[str]) -> list[Any]:
-        from smartbuild.sim.mdns import Announcement, MdnsResponder, catalogue_examples, with_tag
+        from smartbuild.sim.mdns import MdnsResponder
+        from smartbuild.sim.mdns_announcements import Announcement, catalogue_examples, with_tag
 
         tag = _tag(self.options.base, self.options.port)
         examples = {a.rule: a for a in catalogue_examples()}
