@@ -386,3 +386,11 @@ def test_templates_match_through_identify_device_on_each_types_own_txt() -> None
     assert identify_device(candidate=candidate, templates=template(
         {"type": "_http._tcp.local.", "txt": {"app": "^WebUI$"}})) is not None  # fmt: skip
     assert identify_device(candidate=candidate, templates=template({"type": "_hap._tcp"})) is None
+
+
+def test_tagging_a_synthetic_fleet_keeps_every_name_unique() -> None:
+    from smartbuild.sim.mdns import synthetic_announcements
+
+    fleet = with_tag(synthetic_announcements(300), "abcdef")
+    assert len({item.name.lower() for item in fleet}) == 300
+    assert all("abcdef" in item.instance and item.host.endswith("-abcdef") for item in fleet)

@@ -160,18 +160,21 @@ def with_tag(announcements: Sequence[Announcement], tag: str) -> list[Announceme
     Rigs in different processes that share the loopback must not announce the same names:
     one rig's goodbye would withdraw the other's service. A trailing 6-hex-digit id (MAC or
     node id) is replaced by the tag, so rules that parse it still match; other instance
-    names get " <tag>" appended.
+    names get " <tag>" appended, as do names whose replaced id would collide with another's
+    (synthetic fleets differ only in their last digits).
     """
     if not re.fullmatch(r"[0-9a-f]{6}", tag):
         raise UsageError(f"a rig tag is 6 lower-case hex digits, not {tag!r}")
     tagged = []
+    taken = {item.name.lower() for item in announcements}
     for item in announcements:
-        instance = item.instance
-        if re.search(r"[-0-9A-Fa-f][0-9A-Fa-f]{6}$", instance):
-            tail = instance[-6:]
-            instance = instance[:-6] + (tag.upper() if tail.isupper() else tag)
-        else:
-            instance = f"{instance} {tag}"
+        instance = f"{item.instance} {tag}"
+        if re.search(r"[-0-9A-Fa-f][0-9A-Fa-f]{6}$", item.instance):
+            tail = item.instance[-6:]
+            replaced = item.instance[:-6] + (tag.upper() if tail.isupper() else tag)
+            if f"{replaced}.{item.full_type}".lower() not in taken:
+                instance = replaced
+        taken.add(f"{instance}.{item.full_type}".lower())
         tagged.append(dataclasses.replace(item, instance=instance, host=f"{item.host}-{tag}"))
     return tagged
 
