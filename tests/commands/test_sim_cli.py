@@ -8,7 +8,6 @@ this simulator announced (its names carry its own tag).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -249,15 +248,12 @@ def test_missing_dbus_daemon_skips_ble_or_fails_cleanly(
     )
     assert not (home / "sim.json").exists()
     process = SimProcess(tmp_path / "auto", zones=1, base=free_base(), extra=["--no-mdns"])
-    process_env = {**os.environ}
-    try:
+    try:  # the child inherits the PATH without dbus-daemon
         process.start()
         assert process.state["ble"] is None
         assert "BLE skipped: dbus-daemon is not installed" in process.log()
     finally:
         report = process.stop()
-        os.environ.clear()
-        os.environ.update(process_env)
     assert report == {"exit_status": 0, "leftovers": []}
 
 

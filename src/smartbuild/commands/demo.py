@@ -92,6 +92,8 @@ def _run(story: Story, home: Path, site: Path, *args: str, env: dict[str, str] |
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -154,50 +156,43 @@ def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, str]) 
                     "A bounded sweep of the simulator's addresses and units, an mDNS browse of "
                     "127.0.0.1 and a BLE scan; each device is matched to a template and saved into "
                     "the site file the simulator wrote (devices already in it are kept).") as fig:  # fmt: skip
-        units = state["modbus"]["units"]
-        args = ["discover", "--modbus", state["modbus"]["range"], "--units", ",".join(map(str, units)),
-                "--timeout", "0.5", "--save"]  # fmt: skip
+        units = ",".join(map(str, state["modbus"]["units"]))
+        # --timeout is the mDNS browse window here: every simulated Modbus unit answers at once
+        args = [
+            "discover",
+            "--modbus",
+            state["modbus"]["range"],
+            "--units",
+            units,
+            "--timeout",
+            "4",
+            "--save",
+        ]
         if state.get("mdns"):
             args += ["--mdns", "--interface", "127.0.0.1"]
         if state.get("ble"):
             args += ["--ble", "--duration", "2.5"]
+        ours = _sim_devices(site, state)
         data = _run(story, home, site, *args, env=env, ok_codes=(0, 4))
         found = data["candidates"]
+        mine = [
+            c for c in found if _key(c) in ours or (c.get("identity") or {}).get("service") in ours
+        ]
         by: dict[str, int] = {}
-        for c in found:
+        for c in mine:
             by[c["transport"]] = by.get(c["transport"], 0) + 1
-        identified = [c for c in found if c.get("template")]
+        identified = [c for c in mine if c.get("template")]
         saved = data.get("saved") or {}
-        fig.update(found=len(found), by_transport=by, identified=len(identified),
-                   added=len(saved.get("added", [])), already_there=len(saved.get("present", [])),
-                   errors=data.get("errors", []))  # fmt: skip
-        rows = []
-        for c in sorted(
-            identified, key=lambda c: (c["transport"], c["address"], c.get("unit") or 0)
-        )[:14]:
-            ident = c.get("identity") or {}
-            who = " ".join(
-                str(ident[k])
-                for k in ("vendor_name", "product_code", "vendor", "model")
-                if ident.get(k)
-            )
-            if not who and ident.get("sunspec"):
-                who = f"SunSpec {ident['sunspec'].get('manufacturer')} {ident['sunspec'].get('model')}"
-            unit = "" if c.get("unit") is None else f" #{c['unit']}"
-            rows.append(
-                [
-                    c["transport"],
-                    f"{c['address']}{unit}",
-                    who or c.get("name"),
-                    c["template"],
-                    c.get("matched_by"),
-                ]
-            )
-        story.say(_table(["transport", "address", "says", "template", "matched by"], rows))
-        if len(identified) > len(rows):
-            story.say(f"… and {len(identified) - len(rows)} more")
-        story.say(f"{len(found)} devices found ({', '.join(f'{n} {t}' for t, n in sorted(by.items()))}); "
-                  f"saved: {fig['added']} added, {fig['already_there']} already there")  # fmt: skip
+        fig.update(found=len(found), from_simulator=len(mine), by_transport=by,
+                   identified=len(identified), added=len(saved.get("added", [])),
+                   already_there=len(saved.get("present", [])), errors=data.get("errors", []))  # fmt: skip
+        story.say(_table(["template", "n", "transport", "e.g. address", "says", "matched by"],
+                         _kinds(identified)))  # fmt: skip
+        others = len(found) - len(mine)
+        story.say(f"{len(mine)} devices of the simulated building found "
+                  f"({', '.join(f'{n} {t}' for t, n in sorted(by.items()))}), {len(identified)} identified"
+                  + (f"; {others} more announced on the loopback by other programs" if others else "")
+                  + f"; saved: {fig['added']} added, {fig['already_there']} already there")  # fmt: skip
         expected = state["modbus"]["devices"]
         if by.get("modbus-tcp", 0) < expected:
             raise StepFailed(f"found {by.get('modbus-tcp', 0)} of the {expected} Modbus devices")
@@ -221,6 +216,41 @@ def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, str]) 
                   f"{len(same)}/{len(restored)} points back at their old values")  # fmt: skip
         if len(same) != len(restored):
             raise StepFailed(f"{len(restored) - len(same)} points are not back at their old values")
+
+
+def _key(c: dict[str, Any]) -> tuple[str, str, int | None]:
+    return (c["transport"], str(c["address"]), c.get("unit"))
+
+
+def _sim_devices(site: Path, state: dict[str, Any]) -> set[Any]:
+    """Return the keys of the simulator's devices (its site file) and its mDNS service names."""
+    import yaml
+
+    devices = (yaml.safe_load(site.read_text()) or {}).get("devices") or {}
+    keys: set[Any] = {(d["transport"], str(d["address"]), d.get("unit")) for d in devices.values()}
+    keys.update((state.get("mdns") or {}).get("services", []))
+    return keys
+
+
+def _kinds(identified: list[dict[str, Any]]) -> list[list[Any]]:
+    """Return one table row per template: how many, where one of them is, what it said."""
+    by_template: dict[str, list[dict[str, Any]]] = {}
+    for c in sorted(identified, key=lambda c: (c["transport"], c["address"], c.get("unit") or 0)):
+        by_template.setdefault(c["template"], []).append(c)
+    rows = []
+    for template, group in by_template.items():
+        c, ident = group[0], group[0].get("identity") or {}
+        who = " ".join(
+            str(ident[k])
+            for k in ("vendor_name", "product_code", "vendor", "model")
+            if ident.get(k)
+        )
+        if not who and ident.get("sunspec"):
+            who = f"SunSpec models {'+'.join(map(str, ident['sunspec'].get('models', [])))}"
+        unit = "" if c.get("unit") is None else f" #{c['unit']}"
+        how = (c.get("matched_by") or "").split(",")[0]
+        rows.append([template, len(group), c["transport"], f"{c['address']}{unit}", who, how])
+    return rows
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -299,9 +329,14 @@ def _apply_story(story: Story, home: Path, site: Path, env: dict[str, str]) -> s
         for e in entries:
             kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
         fig.update(entries=len(entries), kinds=kinds)
-        rows = [[e["kind"], e["device"], e["point"], _fmt(e["before"]), _fmt(e["requested"]), _fmt(e["after"])]
-                for e in entries if e["kind"] in ("intent", "written")][:6]  # fmt: skip
-        story.say(_table(["kind", "device", "point", "before", "requested", "after"], rows))
+        marks = {None: "", True: "yes", False: "NO"}
+        first = list(dict.fromkeys((e["device"], e["point"]) for e in entries))[:3]
+        rows = [[e["kind"], e["device"], e["point"], _fmt(e["before"]), _fmt(e["requested"]),
+                 _fmt(e["after"]), marks[e["verified"]]]
+                for e in entries if (e["device"], e["point"]) in first]  # fmt: skip
+        story.say(
+            _table(["kind", "device", "point", "before", "requested", "after", "verified"], rows)
+        )
         story.say(
             f"{len(entries)} journal entries: "
             + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
