@@ -2,16 +2,15 @@
 
 A point with a role (``heating_setpoint``, ``site_active_power``, ...) reads its value from the
 physics and a client's write to it changes the physics. Points without a role still need
-plausible values (a meter's phase voltages, an inverter's frequency): those come from what the
-device *is* (a meter, a PV inverter, an EV charger ... judged by its roles) and the point's unit
-and name. Writable points the physics has no use for keep what clients wrote, like a real
+plausible values (a meter's phase voltages, an inverter's frequency): ``sim.fallback`` derives
+them from what the device *is* (a meter, a PV inverter, an EV charger ... judged by its roles)
+and the point's unit and name. Writable points the physics has no use for keep what clients wrote, like a real
 device's parameters. So a new template with known roles works in the simulator unchanged.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +21,6 @@ from smartbuild.sim.physics import Building, HvacMode, VentilationMode
 if TYPE_CHECKING:
     from smartbuild.config.schema import PointSpec, Template
 
-SQRT3 = math.sqrt(3.0)
-POWER_FACTOR = 0.97  # a typical building's mix of heat pump drives and electronics
-FREQUENCY_HZ = 50.0
 RUNNING_MEAN_TAU_S = 4 * 86400.0  # EN 16798-1 running mean with alpha 0.8 ~ a 4-day EWMA
 ROLE_DEFAULTS: dict[str, float] = {
     "co2_setpoint": 1000.0,
@@ -102,29 +98,6 @@ def default_value(name: str, spec: PointSpec) -> Any:
     if spec.type.startswith(("int", "uint")) and spec.scale == 1:
         return round(float(value))
     return value
-
-
-def _phase(name: str) -> tuple[int, ...]:
-    """Return the phases a point name refers to: (0,) for L1/A, (0, 1) for L1-L2/AB."""
-    text = name.lower()
-    if m := re.search(r"l([123])_?l([123])", text):
-        return (int(m.group(1)) - 1, int(m.group(2)) - 1)
-    if m := re.search(r"ph(?:v)?ph([abc])([abc])", text) or re.search(r"ph([abc])([abc])$", text):
-        return ("abc".index(m.group(1)), "abc".index(m.group(2)))
-    if m := re.search(r"l([123])\b|l([123])$|_l([123])", text):
-        digit = next(g for g in m.groups() if g)
-        return (int(digit) - 1,)
-    if m := re.search(r"ph([abc])$", text):
-        return ("abc".index(m.group(1)),)
-    return ()
-
-
-def _enum_by_label(enum: dict[int, str], *patterns: str) -> int:
-    for pattern in patterns:
-        for key, label in enum.items():
-            if re.search(pattern, label, re.IGNORECASE):
-                return key
-    return next(iter(enum))
 
 
 class Plant:
@@ -268,136 +241,18 @@ class Plant:
             return 100.0
         return min(100.0, 100.0 * b.pv_limit_kw / b.site.pv_kwp)
 
-    def _electrical(self, dev: SimDevice) -> tuple[list[float], list[float], float]:
-        """Return (phase voltages, phase powers W, total W) of the device's kind."""
-        m = self.meter()
-        volts = list(m.voltage_v)
-        b = self.physics
-        total = {
-            "meter": m.total_power_w,
-            "pv": b.pv_power_w,
-            "ev": b.ev_power_w,
-            "heat-pump": self.heat_pump_w,
-        }.get(dev.kind, 0.0)
-        powers = list(m.power_w) if dev.kind == "meter" else [total / 3.0] * 3
-        return volts, powers, total
-
     def fallback(self, dev: SimDevice, name: str, spec: PointSpec) -> Any:
-        """Return a plausible value for a point without a role, from its unit and name."""
-        unit = normalize_unit(spec.unit)
-        low = name.lower()
-        if spec.type == "string":
-            return self._text(dev, low)
-        if spec.enum:
-            return self._state(dev, spec.enum)
-        if spec.table in ("coil", "discrete") or spec.bit is not None:
-            running = self.heat_pump_w > 0 if dev.kind == "heat-pump" else False
-            return running if re.search(r"running|compressor|active|on$", low) else False
-        volts, powers, total = self._electrical(dev)
-        phases = _phase(name)
-        if unit == "V":
-            if "dc" in low:
-                return 600.0
-            if len(phases) == 2 or re.search(r"ppv|_ll|line", low):
-                return SQRT3 * (volts[phases[0]] + volts[phases[1]]) / 2 if phases else SQRT3 * 230
-            return volts[phases[0]] if phases else sum(volts) / 3
-        if unit == "A":
-            if "neutral" in low:
-                return abs(powers[0] - powers[1]) / volts[0] / 3  # unbalance only
-            amps = [abs(p) / v for p, v in zip(powers, volts, strict=True)]
-            if "dc" in low:
-                return abs(total) / 600.0
-            return amps[phases[0]] if phases else sum(amps) if dev.kind == "pv" else max(amps)
-        if unit in ("W", "kW"):
-            watts = powers[phases[0]] if phases else total
-            return convert(watts / 1e3, "kW", unit)
-        if unit == "VA":
-            return abs(total) / POWER_FACTOR
-        if unit == "var":
-            return abs(total) * math.tan(math.acos(POWER_FACTOR))
-        if unit == "Hz":
-            return FREQUENCY_HZ
-        if re.search(r"power_?factor|^pf$|cos", low) or unit == "cos()":
-            return POWER_FACTOR * (100 if unit == "%" else 1)
-        if unit in ("kWh", "Wh"):
-            return convert(self._energy(dev, low), "kWh", unit)
-        if unit == "°C":
-            return self._temperature(dev, low)
-        if unit == "ppm":
-            return self.zone_mean("co2_ppm")
-        if unit == "%" and "fan" in low:
-            return self._fan_actual(dev)
-        return 0
+        """Return a plausible value for a point without a role (see sim.fallback)."""
+        from smartbuild.sim.fallback import fallback_value
 
-    def _text(self, dev: SimDevice, low: str) -> str:
-        t = dev.template
-        if re.search(r"serial|^sn$", low):
-            return f"SB{abs(hash(dev.id)) % 10**8:08d}"
-        if re.search(r"version|firmware|^vr$", low):
-            return "1.0.0"
-        if re.search(r"manufacturer|vendor|^mn$", low):
-            return t.vendor if t.vendor and t.vendor != "SunSpec" else "smartbuild"
-        if re.search(r"model|^md$", low):
-            return t.model or t.template
-        return ""
+        return fallback_value(self, dev, name, spec)
 
-    def _state(self, dev: SimDevice, enum: dict[int, str]) -> int:
-        b = self.physics
-        if dev.kind == "ev":
-            if b.ev_power_w > 0:
-                return _enum_by_label(enum, r"^C\b|charging")
-            return _enum_by_label(enum, r"connected" if b.ev_connected else r"no vehicle|^A\b")
-        if dev.kind == "pv":
-            return _enum_by_label(enum, r"MPPT" if b.pv_power_w > 0 else r"SLEEP")
-        if dev.kind == "heat-pump":
-            return _enum_by_label(enum, r"heat" if self.heat_pump_w > 0 else r"standby")
-        return _enum_by_label(enum, r"^on$|connect|enabled|normal|ok")
-
-    def _energy(self, dev: SimDevice, low: str) -> float:
-        m = self.meter()
-        if dev.kind == "pv":
-            return self.pv_kwh
-        if dev.kind == "ev":
-            return self.ev_session_kwh
-        if dev.kind == "heat-pump":
-            return self.hp_kwh
-        if "export" in low:
-            return float(m.export_kwh)
-        if "import" in low:
-            return float(m.import_kwh)
-        return float(m.import_kwh + m.export_kwh)
-
-    def _temperature(self, dev: SimDevice, low: str) -> float:
-        b = self.physics
-        mean = self.zone_mean("temperature_c")
-        if "outdoor" in low or "outside" in low:
-            return b.outdoor_temperature_c
-        if "extract" in low or "return_air" in low or "room" in low:
-            return mean
-        flow = float(self._stored_role(dev, "heat_pump_flow_setpoint", 35.0))
-        if "flow" in low:
-            return flow if self.heat_pump_w > 0 else mean + 2
-        if "return" in low:
-            return flow - 5 if self.heat_pump_w > 0 else mean + 1
-        if "dhw" in low or "hot_water" in low:
-            return float(self._stored_role(dev, "dhw_setpoint", 50.0)) - 2
-        if "supply" in low:
-            setpoint = next((v for n, v in dev.stored.items() if "supply" in n), None)
-            return float(setpoint) if setpoint is not None else 19.0
-        return b.outdoor_temperature_c + 15  # cabinets, heat sinks: warmer than outside
-
-    def _stored_role(self, dev: SimDevice, role: str, default: float) -> Any:
+    def stored_role(self, dev: SimDevice, role: str, default: float) -> Any:
+        """Return the device's value of a role it holds as a setting (flow setpoint, fan speed)."""
         for name, spec in dev.template.points.items():
             if spec.role == role:
                 return self.value(dev, name)
         return default
-
-    def _fan_actual(self, dev: SimDevice) -> float:
-        command = float(self._stored_role(dev, "fan_speed", 60.0))
-        modes = [z.ventilation for z in self.physics.zones.values()]
-        if not modes or all(m == VentilationMode.OFF for m in modes):
-            return 0.0
-        return min(100.0, command * 1.5) if VentilationMode.BOOST in modes else command
 
     # ---- writing ----------------------------------------------------------------------
 

@@ -70,7 +70,7 @@ class SimProcess:
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> dict[str, Any]:
         """Start the simulator and return its state once it serves (raise with its log if not)."""
-        from smartbuild.sim.serve import read_state
+        from smartbuild.sim.state import read_state
 
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path = self.home / "sim.log"

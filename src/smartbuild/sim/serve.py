@@ -14,25 +14,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import fcntl
 import ipaddress
-import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from smartbuild.errors import SmartbuildError, UsageError
+from smartbuild.sim.announce import MDNS_RULES, tag
 from smartbuild.sim.binding import SimDevice
 from smartbuild.sim.building import SimBuilding, modbus_templates
+from smartbuild.sim.state import SimLock, address_range, write_state
 
-STATE_FILE = "sim.json"
-LOCK_FILE = "sim.lock"
 MAX_SPEED = 3600.0  # one simulated hour per wall-clock second
 RTU_TURNAROUND_S = 0.0126  # one short read on an RS-485 bus at 19200 Bd (REFERENCE.md)
-MDNS_RULES = ("shelly-gen2", "esphome", "homekit")  # catalogue examples the building announces
 
 
 @dataclass
@@ -75,58 +72,6 @@ class SimOptions:
             raise UsageError(f"tick of {self.tick_s} s is outside 0.05-60 s")
 
 
-def read_state(home: Path) -> dict[str, Any] | None:
-    """Return the state of the simulator running for this home, or None when none runs."""
-    path = Path(home) / STATE_FILE
-    try:
-        state: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(int(state["pid"]), 0)
-    except (OSError, KeyError, ValueError):
-        return None  # left behind by a simulator that was killed
-    return state
-
-
-class _Lock:
-    """An exclusive lock on SMARTBUILD_HOME/sim.lock, held while the simulator runs."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self._file: IO[str] | None = None
-
-    def acquire(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        handle = (self.home / LOCK_FILE).open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            state = read_state(self.home) or {}
-            who = (
-                f" (pid {state['pid']}, {state.get('zones', '?')} zones on {state.get('base')})"
-                if state
-                else ""
-            )
-            raise UsageError(
-                f"a simulator is already running for {self.home}{who}",
-                hint="stop it with Ctrl-C (or `kill PID`), or start another with --home DIR --base ADDRESS",
-            ) from None
-        self._file = handle
-
-    def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
-
-
-def _tag(base: str, port: int) -> str:
-    """Return 6 hex digits naming this simulator's mDNS services (rigs must not collide)."""
-    return f"{(int(ipaddress.IPv4Address(base)) ^ port * 7919) & 0xFFFFFF:06x}"
-
-
 @dataclass
 class _Served:
     """A Modbus device as served: its endpoint and the last register image pushed."""
@@ -155,7 +100,7 @@ class Simulator:
         self._served: list[_Served] = []
         self._writes_seen: dict[tuple[str, int], int] = {}
         self._stack = contextlib.AsyncExitStack()
-        self._lock = _Lock(options.home)
+        self._lock = SimLock(options.home)
 
     async def __aenter__(self) -> Simulator:
         await self.start()
@@ -199,7 +144,9 @@ class Simulator:
         extra: list[tuple[str, dict[str, Any]]] = []
         mdns = await self._start_mdns(b, spare) if o.mdns else []
         if mdns:
-            extra += self._mdns_entries(mdns, templates)
+            from smartbuild.sim.announce import site_entries
+
+            extra += site_entries(mdns, templates, [z.id for z in b.zones])
         ble = await self._start_ble(b)
         if ble is not None:
             extra += ble.site_entries(templates)
@@ -226,7 +173,7 @@ class Simulator:
             "devices": len(b.devices) + len(extra),
             "modbus": {
                 "hosts": [modbus_hosts[0], modbus_hosts[-1]] if modbus_hosts else [],
-                "range": _range(modbus_hosts, o.port),
+                "range": address_range(modbus_hosts, o.port),
                 "gateway": b.gateway,
                 "units": sorted({s.unit for s in self._served}),
                 "devices": len(self._served),
@@ -235,10 +182,7 @@ class Simulator:
             "ble": {"bus_address": self._bus_address, "devices": [s.address for s in ble.sensors]}
             if ble is not None else None,
         }  # fmt: skip
-        path = o.home / STATE_FILE
-        tmp = path.with_name(STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.state, indent=2))
-        tmp.replace(path)
+        path = write_state(o.home, self.state)
         self._stack.callback(path.unlink, missing_ok=True)
         return self.state
 
@@ -279,56 +223,14 @@ class Simulator:
                 ) from None
 
     async def _start_mdns(self, b: SimBuilding, spare: list[str]) -> list[Any]:
+        from smartbuild.sim.announce import announcements
         from smartbuild.sim.mdns import MdnsResponder
-        from smartbuild.sim.mdns_announcements import Announcement, catalogue_examples, with_tag
 
-        tag = _tag(self.options.base, self.options.port)
-        examples = {a.rule: a for a in catalogue_examples()}
-        items = [examples[r] for r in MDNS_RULES if r in examples]
-        items = [
-            Announcement(a.type, a.instance, a.host, a.port, a.txt, (spare[i],), a.rule)
-            for i, a in enumerate(items)
-        ]
-        if b.gateway:
-            host, port = b.gateway.rsplit(":", 1)
-            units = ",".join(str(d.unit) for d in b.devices if d.address == b.gateway)
-            items.append(Announcement(
-                "_modbus._tcp", "smartbuild sim gateway", "sb-gateway", int(port),
-                {"vendor": "smartbuild", "model": "SIM-GW", "version": "1.0", "unit": units},
-                (host,), "modbus",
-            ))  # fmt: skip
-        items = with_tag(items, tag)
+        items = announcements(b, spare, tag(self.options.base, self.options.port))
         responder = MdnsResponder("127.0.0.1")
         await self._stack.enter_async_context(responder)
         await responder.add(*items)
         return items
-
-    def _mdns_entries(
-        self, items: list[Any], templates: dict[str, Any]
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """Return site-file entries of announced devices an mDNS template identifies."""
-        from smartbuild.identify import identify_device
-        from smartbuild.transports.base import Candidate
-
-        assert self.building is not None
-        zones = [z.id for z in self.building.zones]
-        mdns = {n: t for n, t in templates.items() if t.transport == "mdns"}
-        out = []
-        for i, a in enumerate(items):
-            short = a.full_type.removesuffix(".local.")
-            txt = {str(k): str(v or "") for k, v in a.txt.items()}
-            identity = {"type": short, "types": [short], "txt": txt, "name": a.instance}
-            address = f"{a.host}.local:{a.port}"
-            match = identify_device(
-                candidate=Candidate("mdns", address, identity=identity), templates=mdns
-            )
-            if match:
-                zone = zones[i % len(zones)]
-                # adapter: the interface to browse when reading it (it is announced on loopback)
-                out.append((f"{match[0]}-{zone}", {"template": match[0], "transport": "mdns",
-                            "address": address, "zone": zone, "title": a.instance,
-                            "adapter": "127.0.0.1"}))  # fmt: skip
-        return out
 
     async def _start_ble(self, b: SimBuilding) -> Any:
         from smartbuild.sim.ble_sensors import BleSensors
@@ -443,13 +345,3 @@ class Simulator:
             now = loop.time()
             await self.tick((now - last) * self.options.speed)
             last = now
-
-
-def _range(hosts: list[str], port: int) -> str:
-    """Return hosts as one discover target: 127.0.2.1-27:5020 (or a comma list)."""
-    if not hosts:
-        return ""
-    first, last = hosts[0], hosts[-1]
-    a, b = first.rsplit(".", 1), last.rsplit(".", 1)
-    span = f"{first}-{b[1]}" if a[0] == b[0] else f"{first}-{last}"
-    return f"{span}:{port}" if len(hosts) > 1 else f"{first}:{port}"
