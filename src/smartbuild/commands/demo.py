@@ -134,10 +134,16 @@ def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, str]) 
     with story.step("simulator", "Start the simulated building",
                     "`smartbuild sim` in a child process: Modbus TCP devices on loopback addresses, "
                     "mDNS on 127.0.0.1, BLE sensors on a private D-Bus, physics at speed.") as fig:  # fmt: skip
-        try:
-            state = sim.start()
-        except Exception as error:
-            raise StepFailed(str(error)) from None
+        from smartbuild.sim.launch import free_base
+
+        for attempt in range(3):  # a random free /24 of the loopback; another program may race us
+            try:
+                state = sim.start()
+                break
+            except Exception as error:
+                if "in use" not in str(error) or attempt == 2:
+                    raise StepFailed(str(error)) from None
+                sim.base = free_base()
         mdns, ble = state.get("mdns"), state.get("ble")
         fig.update(zones=state["zones"], devices=state["devices"], modbus_devices=state["modbus"]["devices"],
                    mdns_services=len(mdns["services"]) if mdns else 0,

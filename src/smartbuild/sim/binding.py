@@ -4,8 +4,8 @@ A point with a role (``heating_setpoint``, ``site_active_power``, ...) reads its
 physics and a client's write to it changes the physics. Points without a role still need
 plausible values (a meter's phase voltages, an inverter's frequency): ``sim.fallback`` derives
 them from what the device *is* (a meter, a PV inverter, an EV charger ... judged by its roles)
-and the point's unit and name. Writable points the physics has no use for keep what clients wrote, like a real
-device's parameters. So a new template with known roles works in the simulator unchanged.
+and the point's unit and name. Writable points the physics has no use for keep what clients
+wrote, like a real device's parameters. So a new template with known roles works unchanged.
 """
 
 from __future__ import annotations
