@@ -46,7 +46,7 @@ def test_site_file_validates_with_every_device_in_a_zone(run: Any, sim: SimProce
     result = run("--json", "validate", site(sim))
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["files"][0]["summary"] == [
-        f"site 'sim-building': 3 zones, {sim.state['devices']} devices"
+        f"site 'sim-building': 4 zones, {sim.state['devices']} devices"  # 3 + the car park
     ]
     result = run("--json", "--site", site(sim), "devices")
     rows = json.loads(result.stdout)["devices"]

@@ -133,7 +133,8 @@ def test_slots_are_filled_by_role(building: SimBuilding) -> None:
     assert kinds["meter"] == "meter" and kinds["pv-inverter"] == "pv" and kinds["th-z01"] == "zone"
     gateway_units = sorted(d.unit or 0 for d in building.devices if d.address == building.gateway)
     assert gateway_units == [1, 2, 3]
-    assert len({d.address for d in building.devices if d.zone}) == 2 * len(building.zones)
+    assert len({d.address for d in building.devices if d.zone}) == 2 * len(building.zones) + 1
+    assert {d.id: d.zone for d in building.devices}["ev-charger"] == "parking"
 
 
 NEW_THERMOSTAT = """
@@ -248,7 +249,10 @@ def test_site_file_validates_with_zones_and_devices(tmp_path: Path, building: Si
                                                    "address": "5A:0B:51:00:00:01", "zone": "z02"})]))  # fmt: skip
     loaded = load_site(path, build_registry(get_plugin_manager()))
     site = loaded.site
-    assert list(site.zones) == ["z01", "z02", "z03", "z04"]
+    assert list(site.zones) == ["z01", "z02", "z03", "z04", "parking"]
+    assert (
+        site.zones["parking"].tags == ["parking"] and site.devices["ev-charger"].zone == "parking"
+    )
     assert site.zones["z01"].area_m2 == 60 and site.zones["z04"].tags == ["office", "meeting"]
     assert len(site.devices) == len(building.devices) + 1
     assert site.devices["th-z03"].zone == "z03" and site.devices["ahu"].unit == 3

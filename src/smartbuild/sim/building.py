@@ -54,6 +54,9 @@ class Slot:
     unit: int | None = None  # unit id behind the gateway; None = a TCP device of its own
 
 
+PARKING = "parking"  # a zone without a thermal model: the car park with the EV chargers
+
+
 def _slot(name: str, prefix: str, needs: str, likes: str = "", prefer: str = "", **kw: Any) -> Slot:
     return Slot(name, prefix, frozenset(needs.split()), frozenset(likes.split()), prefer, **kw)
 
@@ -191,7 +194,9 @@ class SimBuilding:
                                      title=title))  # fmt: skip
         for slot in tcp:
             address = f"{next(addresses)}:{port}"
-            devices.append(SimDevice(slot.prefix, picked[slot], "modbus-tcp", address, 1,
+            # EV chargers stand in the car park, so parking profiles (peak shaving) select them
+            zone = PARKING if "ev_charger_current_limit" in slot.needs else None
+            devices.append(SimDevice(slot.prefix, picked[slot], "modbus-tcp", address, 1, zone,
                                      title=slot.name))  # fmt: skip
         for zone in layout:
             for slot in (s for s in picked if s.per_zone):
@@ -279,7 +284,10 @@ class SimBuilding:
         """Return the zones as the planner selects them."""
         from smartbuild.profiles.planner import ZoneInfo
 
-        return [ZoneInfo(z.id, "main", z.floor, z.tags, z.area_m2) for z in self.zones]
+        zones = [ZoneInfo(z.id, "main", z.floor, z.tags, z.area_m2) for z in self.zones]
+        if any(d.zone == PARKING for d in self.devices):
+            zones.append(ZoneInfo(PARKING, "main", 0, ("parking",), None))
+        return zones
 
     def point_states(self, roles: set[str] | frozenset[str]) -> list[PointState]:
         """Return the current state of every device point with one of ``roles``."""
@@ -317,6 +325,10 @@ class SimBuilding:
             tags = ", ".join(z.tags)
             lines.append(f"  {z.id}: {{title: {json.dumps(z.title)}, building: main, "
                          f"floor: {z.floor}, area_m2: {z.area_m2:g}, tags: [{tags}]}}")  # fmt: skip
+        if any(d.zone == PARKING for d in self.devices):
+            lines.append(
+                f"  {PARKING}: {{title: Car park, building: main, floor: 0, tags: [parking]}}"
+            )
         lines.append("devices:")
         entries = [(d.id, self.site_entry(d)) for d in self.devices]
         for dev_id, entry in [*entries, *extra]:
