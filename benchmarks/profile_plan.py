@@ -55,13 +55,21 @@ def site(n_zones: int) -> tuple[list[ZoneInfo], list[PointState]]:
 
 
 def times(fn: object, runs: int) -> list[float]:
-    """Return the wall times of runs calls of fn(), each after a full garbage collection."""
+    """Return the wall times of runs calls of fn(), each after a full collection, GC paused.
+
+    As timeit does: the cyclic collector's passes over the whole live heap grow with the size of
+    the test data, not with the planner's work, and would hide the planner's own scaling.
+    """
     samples = []
     for _ in range(runs):
         gc.collect()
-        start = time.perf_counter()
-        fn()  # type: ignore[operator]
-        samples.append(time.perf_counter() - start)
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            fn()  # type: ignore[operator]
+            samples.append(time.perf_counter() - start)
+        finally:
+            gc.enable()
     return samples
 
 
