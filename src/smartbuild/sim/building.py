@@ -195,8 +195,8 @@ class SimBuilding:
         for slot in tcp:
             address = f"{next(addresses)}:{port}"
             # EV chargers stand in the car park, so parking profiles (peak shaving) select them
-            zone = PARKING if "ev_charger_current_limit" in slot.needs else None
-            devices.append(SimDevice(slot.prefix, picked[slot], "modbus-tcp", address, 1, zone,
+            place = PARKING if "ev_charger_current_limit" in slot.needs else None
+            devices.append(SimDevice(slot.prefix, picked[slot], "modbus-tcp", address, 1, place,
                                      title=slot.name))  # fmt: skip
         for zone in layout:
             for slot in (s for s in picked if s.per_zone):
