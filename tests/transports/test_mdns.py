@@ -371,31 +371,31 @@ def adapters() -> list:
 
     return [
         ifaddr.Adapter("lo", "lo", [ifaddr.IP("127.0.0.1", 8, "lo"), ifaddr.IP(("::1", 0, 0), 128, "lo")], index=1),
-        ifaddr.Adapter("eth0", "eth0", [ifaddr.IP("192.168.1.20", 24, "eth0"),
+        ifaddr.Adapter("eth0", "eth0", [ifaddr.IP("198.51.100.20", 24, "eth0"),
                        ifaddr.IP(("fe80::1", 0, 2), 64, "eth0")], index=2),
-        ifaddr.Adapter("wlan0", "wlan0", [ifaddr.IP("192.168.1.30", 24, "wlan0")], index=3),
+        ifaddr.Adapter("wlan0", "wlan0", [ifaddr.IP("198.51.100.30", 24, "wlan0")], index=3),
         ifaddr.Adapter("thread0", "thread0", [ifaddr.IP(("fd11::5", 0, 0), 64, "thread0")], index=4),
     ]  # fmt: skip
 
 
 def test_resolve_interfaces_by_name_and_address() -> None:
-    assert resolve_interfaces(["eth0"], adapters=adapters()) == ["192.168.1.20"]
+    assert resolve_interfaces(["eth0"], adapters=adapters()) == ["198.51.100.20"]
     assert resolve_interfaces(["thread0"], adapters=adapters()) == ["fd11::5"]
     assert resolve_interfaces(["fe80::1%eth0", "lo"], adapters=adapters()) == [
         "fe80::1",
         "127.0.0.1",
     ]
-    assert resolve_interfaces(["eth0", "192.168.1.20"], adapters=adapters()) == ["192.168.1.20"]
+    assert resolve_interfaces(["eth0", "198.51.100.20"], adapters=adapters()) == ["198.51.100.20"]
 
 
 def test_resolve_interfaces_default_is_every_non_loopback_interface() -> None:
     warnings: list[str] = []
     chosen = resolve_interfaces([], adapters=adapters(), warnings=warnings)
-    assert chosen == ["192.168.1.20", "192.168.1.30", "fd11::5"]
+    assert chosen == ["198.51.100.20", "198.51.100.30", "fd11::5"]
     assert len(warnings) == 1
     assert "eth0" in warnings[0]
     assert "wlan0" in warnings[0]
-    assert "192.168.1.0/24" in warnings[0]
+    assert "198.51.100.0/24" in warnings[0]
 
 
 def test_resolve_interfaces_rejects_unknown_names_listing_the_available_ones() -> None:
@@ -403,9 +403,9 @@ def test_resolve_interfaces_rejects_unknown_names_listing_the_available_ones() -
         resolve_interfaces(["eht0"], adapters=adapters())
     assert "'eht0'" in info.value.message
     assert info.value.hint is not None
-    assert "eth0 (192.168.1.20, fe80::1)" in info.value.hint
-    with pytest.raises(UsageError, match=r"unknown network address '10\.9\.9\.9'"):
-        resolve_interfaces(["10.9.9.9"], adapters=adapters())
+    assert "eth0 (198.51.100.20, fe80::1)" in info.value.hint
+    with pytest.raises(UsageError, match=r"unknown network address '203\.0\.113\.9'"):
+        resolve_interfaces(["203.0.113.9"], adapters=adapters())
     with pytest.raises(SmartbuildError, match="no network interface other than loopback"):
         resolve_interfaces([], adapters=adapters()[:1])
 
@@ -418,8 +418,8 @@ def test_interface_errors_name_the_interface() -> None:
     busy = interface_error("192.0.2.1", OSError(errno.EADDRINUSE, "Address already in use"))
     assert "5353 on 192.0.2.1" in busy.message
     assert busy.hint is not None
-    nodev = interface_error("10.9.9.9", OSError(errno.ENODEV, "No such device"))
-    assert nodev.message == "cannot join the mDNS multicast group on 10.9.9.9: No such device"
+    nodev = interface_error("203.0.113.9", OSError(errno.ENODEV, "No such device"))
+    assert nodev.message == "cannot join the mDNS multicast group on 203.0.113.9: No such device"
     assert "MULTICAST" in (nodev.hint or "")
     other = interface_error("192.0.2.1", RuntimeError("No adapter found for IP address fd00::9"))
     assert "192.0.2.1" in other.message

@@ -329,7 +329,7 @@ def fake_adapters() -> list[Any]:
 
     return [
         ifaddr.Adapter("lo", "lo", [ifaddr.IP("127.0.0.1", 8, "lo")], index=1),
-        ifaddr.Adapter("eth0", "eth0", [ifaddr.IP("192.168.1.20", 24, "eth0")], index=2),
+        ifaddr.Adapter("eth0", "eth0", [ifaddr.IP("198.51.100.20", 24, "eth0")], index=2),
         ifaddr.Adapter("eth1", "eth1", [ifaddr.IP("10.1.0.2", 16, "eth1")], index=3),
     ]
 
@@ -338,7 +338,7 @@ def test_default_interfaces_skip_those_down_or_without_multicast() -> None:
     up = IFF_UP | IFF_MULTICAST
     flags = {"lo": 0x9, "eth0": up, "eth1": IFF_UP}  # eth1: multicast off
     chosen = resolve_interfaces([], adapters=fake_adapters(), flags=flags.get)
-    assert chosen == ["192.168.1.20"]
+    assert chosen == ["198.51.100.20"]
     with pytest.raises(SmartbuildError, match="is multicast-capable; eth0, eth1: down") as info:
         resolve_interfaces([], adapters=fake_adapters(), flags={"eth0": 0, "eth1": 0}.get)
     assert "--interface 127.0.0.1" in (info.value.hint or "")
