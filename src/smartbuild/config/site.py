@@ -28,7 +28,7 @@ def load_site(path: Path, registry: Registry) -> LoadedSite:
     """Load, validate and cross-check a site file; raise ConfigError listing every problem."""
     if not path.exists():
         raise ConfigError(
-            Problem(f"site file not found: {path}", file=str(path)),
+            Problem("site file not found", file=str(path)),
             hint="pass --site FILE, set SMARTBUILD_SITE, or create one with "
             "`smartbuild discover ... --save`",
         )

@@ -165,7 +165,7 @@ def load_document(path: str | os.PathLike[str], *, _stack: tuple[Path, ...] = ()
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(Problem(f"file not found: {name}", file=name)) from None
+        raise ConfigError(Problem("file not found", file=name)) from None
     except IsADirectoryError:
         raise ConfigError(Problem("is a directory, expected a YAML file", file=name)) from None
     except PermissionError:

@@ -37,5 +37,5 @@ def load_template(path: str | Path) -> Template:
     try:
         mtime = p.stat().st_mtime_ns
     except OSError:
-        raise ConfigError(Problem(f"file not found: {p}", file=str(p))) from None
+        raise ConfigError(Problem("file not found", file=str(p))) from None
     return _load(str(p), mtime)
