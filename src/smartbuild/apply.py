@@ -85,6 +85,11 @@ def bounds_problems(device: Device, point_name: str, value: Any) -> list[str]:
         problems.append(
             f"{device.id}.{point_name} is read-only in template {device.template.template!r}"
         )
+    if isinstance(value, float) and not math.isfinite(value):
+        # NaN compares False with every bound and an unbounded point takes inf, and float registers
+        # store both: refuse them outright
+        problems.append(f"{value} is not a finite number: {device.id}.{point_name} cannot take it")
+        return problems
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if point.min is not None and value < point.min:
             problems.append(

@@ -1,0 +1,93 @@
+"""`smartbuild read`, `write` and `watch` against a real Modbus device server on loopback."""
+
+from __future__ import annotations
+
+import json
+import struct
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from smartbuild.sim.modbus_farm import ServerSpec, SimUnit
+from tests.rigs import farm_thread
+
+HOST = "127.0.3.41"
+
+# A site-local template with a float32 setpoint: float registers can store nan and inf.
+FLOAT_TEMPLATE = """\
+template: test-float-valve
+title: Valve with a float32 setpoint
+transport: modbus
+points:
+  position: {table: holding, address: 0, type: float32, unit: "%", writable: true, min: 0, max: 100}
+  free: {table: holding, address: 2, type: float32, writable: true}
+"""
+
+
+def _float_regs(value: float) -> list[int]:
+    raw = struct.pack(">f", value)
+    return [int.from_bytes(raw[:2], "big"), int.from_bytes(raw[2:], "big")]
+
+
+@pytest.fixture
+def site(tmp_path: Path):
+    hi, lo = _float_regs(40.0)
+    unit = SimUnit(1, holding={0: hi, 1: lo, 2: 0, 3: 0})
+    thermostat = SimUnit(
+        1,
+        input={0: 215, 1: 450},
+        holding={10: 200, 11: 260, 12: 1},
+        discrete={0: True},
+    )
+    specs = [ServerSpec(HOST, [unit], port=0), ServerSpec("127.0.3.42", [thermostat], port=0)]
+    with farm_thread(specs) as farm:
+        (tmp_path / "valve.yaml").write_text(FLOAT_TEMPLATE)
+        (valve_host, valve_port), (th_host, th_port) = farm.endpoints
+        (tmp_path / "site.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                site: points-test
+                templates: [valve.yaml]
+                zones:
+                  z1: {{building: main, floor: 0}}
+                devices:
+                  valve: {{template: test-float-valve, transport: modbus-tcp,
+                           address: "{valve_host}:{valve_port}", unit: 1, zone: z1,
+                           timeout: 0.3, retries: 0}}
+                  th: {{template: acme-th200, transport: modbus-tcp,
+                        address: "{th_host}:{th_port}", unit: 1, zone: z1,
+                        timeout: 0.3, retries: 0}}
+                """
+            )
+        )
+        farm.site_path = tmp_path / "site.yaml"  # type: ignore[attr-defined]
+        yield farm
+
+
+def _writes(farm) -> int:
+    return sum(farm.call(farm.farm.stats, h, p).writes() for h, p in farm.endpoints)
+
+
+@pytest.mark.parametrize(
+    ("point", "value"),
+    [("position", "nan"), ("free", "nan"), ("free", "inf"), ("position", "NaN")],
+)
+def test_write_refuses_non_finite_numbers_before_the_journal(run, site, point, value):
+    result = run("--site", str(site.site_path), "--json", "write", "valve", point, value, "--yes")
+    assert result.exit_code == 5, result.output
+    assert json.loads(result.stdout)["error"] == "SafetyRefusal"
+    assert "not a finite number" in result.stderr
+    assert _writes(site) == 0
+    runs = json.loads(run("--json", "log").stdout)["runs"]
+    assert runs == []  # refused before any run was journaled, so no intent either
+
+
+def test_write_float_in_bounds_is_written_and_verified(run, site):
+    result = run(
+        "--site", str(site.site_path), "--json", "write", "valve", "position", "55.5", "--yes"
+    )
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout)["outcome"]
+    assert (outcome["status"], outcome["before"], outcome["after"]) == ("written", 40.0, 55.5)
+    assert _writes(site) == 1
