@@ -91,3 +91,23 @@ def test_write_float_in_bounds_is_written_and_verified(run, site):
     outcome = json.loads(result.stdout)["outcome"]
     assert (outcome["status"], outcome["before"], outcome["after"]) == ("written", 40.0, 55.5)
     assert _writes(site) == 1
+
+
+@pytest.mark.parametrize(
+    "option", [("--interval", "nan"), ("--interval", "inf"), ("--duration", "nan")]
+)
+def test_watch_refuses_non_finite_intervals_instead_of_spinning(run, site, option):
+    result = run("--site", str(site.site_path), "--json", "watch", "th", *option, "--count", "2")
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["error"] == "UsageError"
+    assert option[0] in result.stderr
+
+
+def test_watch_json_lines_stop_after_count(run, site):
+    result = run(
+        "--site", str(site.site_path), "--json", "watch", "th", "--interval", "0.05", "--count", "2"
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 2 * 6  # six points of acme-th200, two refreshes
+    assert {r["point"] for r in rows} >= {"heating_setpoint", "room_temperature"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -276,6 +277,11 @@ def watch(
     from smartbuild.watching import watch_loop
 
     app = get_app()
+    # click's FloatRange lets nan through (every comparison is False): a nan interval spins the
+    # loop without ever refreshing again, an infinite one never refreshes again
+    for option, number in (("--interval", interval), ("--duration", duration)):
+        if number is not None and not math.isfinite(number):
+            raise UsageError(f"{option} must be a finite number of seconds, not {number}")
     chosen = select_devices(app, device_ids, zones)
     if not chosen:
         raise UsageError("no devices to watch", hint="the site has no enabled devices")
