@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from smartbuild.cli import App, get_app
+from smartbuild.commands import FiniteFloat
 from smartbuild.errors import ExitStatus, UsageError
 from smartbuild.transports.base import Candidate
 
@@ -201,13 +202,13 @@ async def run_discovery(app: App, plans: dict[str, dict[str, Any]], disc: Discov
 )
 @click.option(
     "--duration",
-    type=click.FloatRange(min=0.1, max=600),
+    type=FiniteFloat(min=0.1, max=600),
     help="BLE scan seconds (default: long enough for the slowest known advertiser).",
 )
 @click.option("--until", type=click.IntRange(min=1), help="BLE: stop once N devices are found.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.05, max=60),
+    type=FiniteFloat(min=0.05, max=60),
     help="Modbus: per-request timeout; mDNS: browse window (s).",
 )
 @click.option(

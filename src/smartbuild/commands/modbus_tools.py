@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from smartbuild.cli import App, get_app
+from smartbuild.commands import FiniteFloat
 from smartbuild.errors import DeviceError, UnreachableError, UsageError
 
 
@@ -94,7 +95,13 @@ def raw_read(
 @click.option(
     "--table", type=click.Choice(["holding", "input"]), default="holding", show_default=True
 )
-@click.option("--timeout", type=float, default=1.0, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--timeout",
+    type=FiniteFloat(min=0.01, max=60),
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait.",
+)
 def probe(
     target: str, unit: int, address: int, modicon: bool, count: str, table: str, timeout: float
 ) -> None:

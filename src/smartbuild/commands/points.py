@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from smartbuild.cli import App, get_app
+from smartbuild.commands import FiniteFloat
 from smartbuild.complete import complete_device, complete_zone
 from smartbuild.errors import ExitStatus, UsageError
 
@@ -126,7 +126,7 @@ def show_readings(app: App, readings: Sequence[Reading], stats: dict[str, Any]) 
 )
 @click.option(
     "--timeout",
-    type=float,
+    type=FiniteFloat(min=0.01, max=60),
     default=1.0,
     show_default=True,
     help="With --raw: seconds to wait for an answer.",
@@ -262,11 +262,11 @@ def write(device: str, point: str, value: str, yes: bool) -> None:
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.05),
+    type=FiniteFloat(min=0.05),
     help="Refresh every N seconds (default: each point's poll interval).",
 )
 @click.option("--count", type=click.IntRange(min=1), help="Stop after N refreshes.")
-@click.option("--duration", type=click.FloatRange(min=0), help="Stop after N seconds.")
+@click.option("--duration", type=FiniteFloat(min=0), help="Stop after N seconds.")
 def watch(
     device_ids: tuple[str, ...], zones: tuple[str, ...], interval: float | None,
     count: int | None, duration: float | None,
@@ -277,11 +277,6 @@ def watch(
     from smartbuild.watching import watch_loop
 
     app = get_app()
-    # click's FloatRange lets nan through (every comparison is False): a nan interval spins the
-    # loop without ever refreshing again, an infinite one never refreshes again
-    for option, number in (("--interval", interval), ("--duration", duration)):
-        if number is not None and not math.isfinite(number):
-            raise UsageError(f"{option} must be a finite number of seconds, not {number}")
     chosen = select_devices(app, device_ids, zones)
     if not chosen:
         raise UsageError("no devices to watch", hint="the site has no enabled devices")

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from smartbuild.cli import App, get_app
+from smartbuild.commands import FiniteFloat
 from smartbuild.complete import complete_zone
 from smartbuild.errors import ExitStatus
 
@@ -143,7 +144,7 @@ def plan(profile_ref: str, at: str | None, zones: tuple[str, ...]) -> None:
 )
 @click.option(
     "--pace",
-    type=click.FloatRange(0, 60),
+    type=FiniteFloat(0, 60),
     default=0.05,
     show_default=True,
     help="Seconds between writes to one device.",
