@@ -11,6 +11,7 @@ from smartbuild.cli import App, get_app
 from smartbuild.errors import ExitStatus, UsageError
 
 WRITE_KINDS = ("intent", "written", "unverified")
+NOT_RESTORED = ("failed", "unverified")
 
 
 def restorable(journal: Any, run_id: str) -> list[dict[str, Any]]:
@@ -30,18 +31,24 @@ def restorable(journal: Any, run_id: str) -> list[dict[str, Any]]:
     return list(changes.values())
 
 
+def _is_rollback(run: dict[str, Any]) -> bool:
+    return bool(run["parent_run"]) and str(run["command"]).startswith("rollback")
+
+
 def rolled_back(journal: Any) -> set[str]:
     """Return the ids of runs that a successful rollback has undone."""
     return {
-        run["parent_run"]
-        for run in journal.runs()
-        if run["parent_run"] and run["command"].startswith("rollback") and run["status"] == "ok"
+        run["parent_run"] for run in journal.runs() if _is_rollback(run) and run["status"] == "ok"
     }
 
 
 @click.command()
 @click.argument("run_ref", required=False, metavar="RUN_ID")
-@click.option("--last", is_flag=True, help="Roll back the most recent run that wrote something.")
+@click.option(
+    "--last",
+    is_flag=True,
+    help="Roll back the most recent run that wrote something (not a rollback).",
+)
 @click.option(
     "--force", is_flag=True, help="Restore even points someone changed since (conflicts)."
 )
@@ -58,9 +65,24 @@ def rollback(run_ref: str | None, last: bool, force: bool, yes: bool) -> None:
     app = get_app()
     journal = open_journal(app.home)
     if last:
-        run_id = next((r["id"] for r in journal.runs() if restorable(journal, r["id"])), None)
+        # the newest run that is not itself a rollback; if that one is undone already, say so
+        # rather than undo the rollback or reach further back: `rollback --last --yes` run twice
+        # (a retried cron job) must change nothing the second time
+        run_id = next(
+            (
+                r["id"]
+                for r in journal.runs()
+                if not _is_rollback(r) and restorable(journal, r["id"])
+            ),
+            None,
+        )
         if run_id is None:
             raise UsageError("no run in the journal wrote anything")
+        if run_id in rolled_back(journal):
+            raise UsageError(
+                f"the last run that wrote something, {run_id}, is rolled back already",
+                hint="`smartbuild log` lists runs; name a RUN_ID to roll back another one",
+            )
     elif run_ref:
         run_id = journal.resolve_run(run_ref)
     else:
@@ -94,13 +116,15 @@ def rollback(run_ref: str | None, last: bool, force: bool, yes: bool) -> None:
         async with Connections(app) as conns:
             with Run(app, f"rollback {run_id}", parent_run=run_id) as run:
                 outcomes = await apply_writes(run, conns, requests)
-                bad = [o for o in outcomes if o.status in ("failed", "unverified", "conflict")]
+                bad = [o for o in outcomes if o.status in (*NOT_RESTORED, "conflict", "blocked")]
                 run.status = "ok" if not bad else "partial"
                 return run.id, outcomes
 
     new_run, outcomes = run_sync(go())
     conflicts = [o for o in outcomes if o.status == "conflict"]
-    failed = [o for o in outcomes if o.status in ("failed", "unverified")]
+    failed = [o for o in outcomes if o.status in NOT_RESTORED]
+    # the old value is outside the template's bounds now: never written, not even with --force
+    blocked = [o for o in outcomes if o.status == "blocked"]
     if out.json_mode:
         out.emit_json({"run": new_run, "rolled_back": run_id, "outcomes": outcomes})
     else:
@@ -109,12 +133,16 @@ def rollback(run_ref: str | None, last: bool, force: bool, yes: bool) -> None:
                 o.status, o.status
             )
             out.print(f"{o.device}.{o.point}: {verb}" + (f" — {o.message}" if o.message else ""))
-        out.print(f"rollback run {new_run} of {run_id}: {len(outcomes) - len(conflicts) - len(failed)} restored or unchanged, "
-                  f"{len(conflicts)} conflicts, {len(failed)} failed")  # fmt: skip
+        restored = len(outcomes) - len(conflicts) - len(failed) - len(blocked)
+        out.print(f"rollback run {new_run} of {run_id}: {restored} restored or unchanged, "
+                  f"{len(conflicts)} conflicts, {len(blocked)} blocked, {len(failed)} failed")  # fmt: skip
     if failed:
         click.get_current_context().exit(int(ExitStatus.PARTIAL))
+    if blocked:
+        out.warn("blocked points were left as they are: their old value is outside the template")
     if conflicts:
         out.warn("conflicting points were left as they are; use --force to restore them anyway")
+    if blocked or conflicts:
         click.get_current_context().exit(int(ExitStatus.REFUSED))
 
 
