@@ -110,3 +110,43 @@ def test_python_dash_m_entry_point(tmp_path):
 
 def test_root_group_is_click_group():
     assert isinstance(cli, click.Group)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--json", "read", "--bogus"], "No such option '--bogus'"),
+        (["--json", "write", "th", "heating_setpoint"], "Missing argument 'VALUE'"),
+        (["--json", "frobnicate"], "No such command 'frobnicate'"),
+        (["--json", "--bogus", "devices"], "No such option '--bogus'"),
+        (["--json", "profile", "plan"], "Missing argument 'PROFILE'"),
+        (["--json", "log", "--since"], "'--since' requires an argument"),
+    ],
+)
+def test_json_usage_errors_are_one_json_document_on_stdout(run, args, message):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    data = json.loads(result.stdout)  # exactly one document, nothing else on stdout
+    assert data["error"] == "UsageError" and data["exit_status"] == 2
+    assert message in data["message"]
+    assert "Error:" in result.stderr  # people still get click's message on stderr
+
+
+def test_usage_errors_without_json_leave_stdout_empty(run):
+    result = run("read", "--bogus")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
+def test_internal_error_with_json_is_a_json_document(run, monkeypatch):
+    import smartbuild.commands.schema as schema_mod
+
+    def boom(kind):
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(schema_mod, "json_schema", boom)
+    result = run("--json", "schema", "site")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["error"] == "InternalError" and "kaput" in data["message"]
+    assert "Traceback" not in result.stderr

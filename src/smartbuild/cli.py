@@ -244,7 +244,10 @@ class LazyGroup(click.Group):
 
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except click.ClickException as error:  # bad arguments of a command: click prints usage
+            _click_error_json(_app_output(ctx), error)
+            raise
+        except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except SmartbuildError as error:
             app = ctx.find_object(App)
@@ -253,17 +256,41 @@ class LazyGroup(click.Group):
             _report(error, app.output)
             ctx.exit(int(error.exit_status))
         except KeyboardInterrupt:
-            _app_output(ctx).error("interrupted")
+            output = _app_output(ctx)
+            if output.json_mode:
+                output.emit_json(_error_json("Interrupted", "interrupted", ExitStatus.INTERRUPTED))
+            output.error("interrupted")
             ctx.exit(int(ExitStatus.INTERRUPTED))
         except Exception as error:
             app = ctx.find_object(App)
             if app is None or app.traceback or os.environ.get("SMARTBUILD_TRACEBACK"):
                 raise
+            if app.output.json_mode:
+                message = f"internal error: {type(error).__name__}: {error}"
+                app.output.emit_json(_error_json("InternalError", message, ExitStatus.ERROR))
             app.output.error(
                 f"internal error: {type(error).__name__}: {error}",
                 "this is a bug in smartbuild or a plugin; run again with --traceback and report it",
             )
             ctx.exit(int(ExitStatus.ERROR))
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        """Parse the global options; with --json, a bad one is reported as JSON too."""
+        wants_json = "--json" in args  # before parsing: click consumes the list
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as error:
+            if wants_json:
+                from smartbuild.console import Output
+
+                _click_error_json(Output(json_mode=True), error)
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List commands with their help without importing command modules or plugins."""
@@ -275,11 +302,23 @@ class LazyGroup(click.Group):
                 formatter.write_dl(sorted(rows))
 
 
+def _error_json(kind: str, message: str, status: int) -> dict[str, object]:
+    return {"error": kind, "message": message, "exit_status": int(status)}
+
+
+def _click_error_json(output: Output, error: click.ClickException) -> None:
+    """Print a click usage error as the one JSON document of a --json run (stderr gets usage)."""
+    if output.json_mode:
+        kind = "UsageError" if isinstance(error, click.UsageError) else "Error"
+        output.emit_json(_error_json(kind, error.format_message(), error.exit_code))
+
+
 def _app_output(ctx: click.Context) -> Output:
     from smartbuild.console import Output
 
     app = ctx.find_object(App)
-    return app.output if app is not None else Output()
+    # an unknown command fails before the root callback built the App: the parsed flag still counts
+    return app.output if app is not None else Output(json_mode=bool(ctx.params.get("json_mode")))
 
 
 @click.group(
