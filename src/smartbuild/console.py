@@ -28,10 +28,32 @@ def _json_default(value: Any) -> Any:
 
 
 def dumps(data: Any, *, indent: int | None = 2) -> str:
-    """Return data as JSON text with smartbuild's conventions."""
+    """Return data as JSON text with smartbuild's conventions (nan and inf become null)."""
     import json
 
-    return json.dumps(data, default=_json_default, ensure_ascii=False, indent=indent)
+    try:
+        return json.dumps(
+            data, default=_json_default, ensure_ascii=False, indent=indent, allow_nan=False
+        )
+    except ValueError:
+        # a float register may hold nan or inf; Python would print NaN/Infinity, which is not
+        # JSON and breaks jq and every strict parser, so such values go out as null
+        return json.dumps(_finite(data), default=_json_default, ensure_ascii=False, indent=indent)
+
+
+def _finite(value: Any) -> Any:
+    """Return value with every nan or infinite float replaced by None (JSON has neither)."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (str, int, type(None))):
+        return value
+    return _finite(_json_default(value))
 
 
 class Output:

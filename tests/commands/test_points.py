@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import struct
 import textwrap
 from pathlib import Path
@@ -127,3 +128,17 @@ def test_read_raw_reads_a_register(run, site):
     result = run("--json", "read", "--raw", f"{host}:{port}", "--address", "10")
     assert result.exit_code == 0, result.output
     assert "200" in result.stdout
+
+
+def test_read_json_of_a_nan_register_is_strict_json(run, site):
+    host, port = site.endpoints[0]
+    site.set(host, port, 1, "holding", 2, _float_regs(math.nan))  # a sensor with no value yet
+
+    def refuse(name: str) -> object:
+        raise ValueError(f"{name} is not JSON")
+
+    result = run("--site", str(site.site_path), "--json", "read", "valve")
+    assert result.exit_code in (0, 4), result.output
+    data = json.loads(result.stdout, parse_constant=refuse)
+    free = next(r for r in data["readings"] if r["point"] == "free")
+    assert free["value"] is None
