@@ -142,3 +142,11 @@ def test_read_json_of_a_nan_register_is_strict_json(run, site):
     data = json.loads(result.stdout, parse_constant=refuse)
     free = next(r for r in data["readings"] if r["point"] == "free")
     assert free["value"] is None
+
+
+def test_a_value_between_steps_fails_naming_the_device_once(run, site):
+    result = run("--site", str(site.site_path), "write", "th", "heating_setpoint", "21.55", "--yes")
+    assert result.exit_code == 1, result.output
+    assert "error: th: cannot encode 21.55 for heating_setpoint" in result.stderr
+    assert "th: th:" not in result.stderr
+    assert _writes(site) == 0

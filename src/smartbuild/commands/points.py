@@ -242,9 +242,9 @@ def write(device: str, point: str, value: str, yes: bool) -> None:
             f"{verb.get(outcome.status, outcome.status)} (run {run_id})"
         )
     if outcome.status == "failed":
-        raise DeviceError(
-            dev.id, outcome.message or "write failed", hint=f"`smartbuild log --run {run_id}`"
-        )
+        # the transport's message names the device already; DeviceError adds the name again
+        cause = (outcome.message or "write failed").removeprefix(f"{dev.id}: ")
+        raise DeviceError(dev.id, cause, hint=f"`smartbuild log --run {run_id}`")
     if outcome.status == "unverified":
         raise PartialFailure(
             f"{dev.id}.{point}: {outcome.message}", hint=f"`smartbuild log --run {run_id}`"
