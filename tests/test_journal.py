@@ -105,3 +105,20 @@ def test_since_filters_by_time(isolated_home):
     journal.record(Event("intent", run_id, "d", time=time.time() - 7200))
     journal.record(Event("intent", run_id, "d"))
     assert len(list(journal.entries(since=time.time() - 3600))) == 1
+
+
+@pytest.mark.parametrize("ref", ["%", "_", "_%", "%%%%%%%%"])
+def test_run_prefix_is_not_a_like_pattern(isolated_home, ref):
+    journal = Journal(isolated_home)
+    fill(journal)  # a single run: a wildcard would match it and `rollback %` would undo it
+    with pytest.raises(Exception, match="no run"):
+        journal.resolve_run(ref)
+
+
+def test_run_prefix_resolves_unique_and_refuses_ambiguous(isolated_home):
+    journal = Journal(isolated_home)
+    first, second = fill(journal), fill(journal)
+    assert journal.resolve_run(first) == first
+    assert journal.resolve_run(second) == second
+    with pytest.raises(Exception, match="ambiguous"):
+        journal.resolve_run("")

@@ -165,7 +165,13 @@ class Journal:
     # reading ---------------------------------------------------------------------------------
     def resolve_run(self, ref: str) -> str:
         """Return the full run id for an id or a unique prefix."""
-        rows = [r[0] for r in self.db.execute("SELECT id FROM runs WHERE id LIKE ?", (ref + "%",))]
+        # a prefix compare, not LIKE: '%' or '_' typed by someone must not match other runs
+        rows = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY started", (len(ref), ref)
+            )
+        ]
         if len(rows) == 1:
             return str(rows[0])
         if not rows:
