@@ -99,10 +99,32 @@ def bounds_problems(device: Device, point_name: str, value: Any) -> list[str]:
             problems.append(
                 f"{value:g} is above the maximum {point.max:g} of {device.id}.{point_name}"
             )
-        if point.enum is not None and int(value) not in point.enum:
+        if point.enum is not None and (value != int(value) or int(value) not in point.enum):
             allowed = ", ".join(f"{k}={v}" for k, v in point.enum.items())
             problems.append(f"{value:g} is not one of {allowed}")
+        elif _integral(point):
+            step = abs(point.scale)
+            raw = (value - point.offset) / point.scale
+            if abs(raw - round(raw)) > 1e-6:
+                problems.append(
+                    f"{value:g} is not a multiple of the step {step:g} of {device.id}.{point_name}"
+                )
     return problems
+
+
+_INTEGER_TYPES = frozenset({"int16", "uint16", "int32", "uint32", "int64", "uint64"})
+_INTEGER_BLE = frozenset({"uint8", "int8", "uint16le", "int16le", "uint32le", "int32le"})
+
+
+def _integral(point: PointSpec) -> bool:
+    """Return True when the device stores the point as an integer (so steps of `scale`)."""
+    if point.sf is not None:  # SunSpec scale factors are read at write time
+        return False
+    if point.ble_format is not None:
+        return point.ble_format in _INTEGER_BLE
+    return (
+        point.table in ("holding", "input") and point.type in _INTEGER_TYPES and point.bit is None
+    )
 
 
 def confirm(app: App, question: str, yes: bool) -> None:
@@ -116,7 +138,11 @@ def confirm(app: App, question: str, yes: bool) -> None:
         )
     import click
 
-    if not click.confirm(question, default=False, err=True):
+    try:
+        confirmed = click.confirm(question, default=False, err=True)
+    except click.Abort:  # Ctrl-C or end of input at the prompt
+        raise KeyboardInterrupt from None
+    if not confirmed:
         raise SafetyRefusal("nothing written: not confirmed")
 
 

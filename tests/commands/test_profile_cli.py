@@ -265,3 +265,20 @@ def test_check_action_hook_vetoes_writes(run, site):
     assert writes(site) == 0
     log = json.loads(run("--json", "log", "--run", data["run"]).stdout)
     assert [e["kind"] for e in log["entries"]] == ["blocked"] * 3
+
+
+def test_overrides_need_a_positive_duration(run, site):
+    result = run(
+        "--site",
+        str(site.site_path),
+        "profile",
+        "apply",
+        PROFILE,
+        "--at",
+        OCCUPIED,
+        "--yes",
+        "--for",
+        "0s",
+    )
+    assert result.exit_code == 2 and "longer than 0 s" in result.stderr
+    assert writes(site) == 0

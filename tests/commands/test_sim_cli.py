@@ -266,4 +266,5 @@ def test_sigterm_stops_everything(tmp_path: Path) -> None:
     report = process.stop()
     assert report == {"exit_status": 0, "leftovers": []}
     assert not bus.exists() and not bus.parent.exists()  # the private bus and its directory
+    assert not (tmp_path / "h" / "sim.json").exists() and not (tmp_path / "h" / "sim.lock").exists()
     assert "simulator stopped" in process.log()

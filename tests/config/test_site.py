@@ -49,7 +49,10 @@ def test_wrong_types_and_values(run, tmp_path):
     result = run("--json", "validate", str(path))
     assert result.exit_code == 2
     problems = json.loads(result.stdout)["files"][0]["problems"]
-    assert any(p.startswith(f"{path}:2:11: timezone: unknown timezone") for p in problems)
+    assert (
+        f"{path}:2:11: timezone: unknown timezone 'Europe/Berln'. Did you mean 'Europe/Berlin'?"
+        in problems
+    )
     assert any(p.startswith(f"{path}:4:") and "devices.d1.unit" in p for p in problems)
 
 

@@ -11,7 +11,7 @@ import click
 from smartbuild.cli import App, get_app
 from smartbuild.commands import FiniteFloat
 from smartbuild.complete import complete_zone
-from smartbuild.errors import ExitStatus
+from smartbuild.errors import ExitStatus, UsageError
 
 
 def _site_profile_dirs(app: App) -> list[Path]:
@@ -161,7 +161,14 @@ def apply(profile_ref: str, at: str | None, zones: tuple[str, ...], yes: bool, d
 
     app = get_app()
     out = app.output
-    expires = time.time() + parse_duration(for_) if for_ else None
+    expires = None
+    if for_:
+        seconds = parse_duration(for_)
+        if seconds <= 0:
+            raise UsageError(
+                f"--for {for_}: an override must last longer than 0 s", hint="e.g. --for 2h"
+            )
+        expires = time.time() + seconds
     summary: dict[str, Any] = {}
 
     async def go() -> None:

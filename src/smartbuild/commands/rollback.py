@@ -162,7 +162,8 @@ def active_overrides(app: App) -> list[dict[str, Any]]:
             and not run["dry_run"]
         ):
             items = [i for i in restorable(journal, run["id"]) if i["state"] != "intent"]
-            result.append({**run, "changes": items, "remaining_s": round(run["expires"] - now)})
+            if items:  # a run that changed nothing overrides nothing
+                result.append({**run, "changes": items, "remaining_s": round(run["expires"] - now)})
     return result
 
 

@@ -326,7 +326,13 @@ class Site(Closed):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown timezone {value!r}; use an IANA name such as 'Europe/Berlin'"
-            ) from None
+            from zoneinfo import available_timezones
+
+            from smartbuild.profiles.suggest import did_you_mean
+
+            hint = (
+                did_you_mean(value, available_timezones())
+                or " Use an IANA name such as 'Europe/Berlin'."
+            )
+            raise ValueError(f"unknown timezone {value!r}.{hint}") from None
         return value

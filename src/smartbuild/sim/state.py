@@ -7,6 +7,7 @@ file while it runs (``smartbuild demo``, the benchmarks and the tests read it); 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -60,7 +61,10 @@ class SimLock:
         self._file = handle
 
     def release(self) -> None:
+        """Remove the lock file (while still holding it) and unlock."""
         if self._file is not None:
+            with contextlib.suppress(OSError):
+                (self.home / LOCK_FILE).unlink()
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
