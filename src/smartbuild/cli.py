@@ -362,6 +362,8 @@ def cli(
     """
     from smartbuild.console import Output
 
+    if verbose > 1:  # -vv: let protocol libraries' own logs (pymodbus frames, retries) through
+        os.environ["SMARTBUILD_VERBOSE"] = str(verbose)
     output = Output(
         json_mode=json_mode,
         color=False if no_color else None,
