@@ -24,14 +24,7 @@ if TYPE_CHECKING:
 
 Tables = dict[str, dict[int, Any]]  # table -> {PDU address: register (int) or bit (bool)}
 SF_RANGE = range(-4, 10)  # scale-factor exponents the simulator picks from
-_INT_LIMITS = {
-    "INT16": (-(2**15), 2**15 - 1),
-    "UINT16": (0, 2**16 - 1),
-    "INT32": (-(2**31), 2**31 - 1),
-    "UINT32": (0, 2**32 - 1),
-    "INT64": (-(2**63), 2**63 - 1),
-    "UINT64": (0, 2**64 - 1),
-}
+_INT_LIMITS = modbus_codec.INT_RANGES
 
 
 @dataclass(frozen=True)

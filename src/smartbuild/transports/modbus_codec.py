@@ -47,7 +47,7 @@ REGISTERS: dict[str, int] = {
 }
 DATA_TYPES: tuple[str, ...] = tuple(REGISTERS)
 
-_INT_RANGES: dict[str, tuple[int, int]] = {
+INT_RANGES: dict[str, tuple[int, int]] = {  # raw integer range of each type
     "INT16": (-(2**15), 2**15 - 1),
     "UINT16": (0, 2**16 - 1),
     "INT32": (-(2**31), 2**31 - 1),
@@ -210,7 +210,7 @@ def _raw_number(name: str, value: object, scale: float, offset: float) -> int | 
             f"{value!r} is not a whole number of steps for {name}{scaled}: "
             f"raw value would be {exact.normalize()}"
         )
-    lo, hi = _INT_RANGES[name]
+    lo, hi = INT_RANGES[name]
     if not lo <= raw <= hi:
         raise ValueError(
             f"{value!r} is out of range for {name}{scaled}: raw value {raw} is outside {lo}..{hi}"
