@@ -47,6 +47,21 @@ def site(tmp_path: Path):
         yield farm
 
 
+def apply_json(run, site, *extra: str):
+    """Run `profile apply` of the office profile at an occupied moment, with JSON output."""
+    return run(
+        "--site",
+        str(site.site_path),
+        "--json",
+        "profile",
+        "apply",
+        PROFILE,
+        "--at",
+        OCCUPIED,
+        *extra,
+    )
+
+
 def cooling(farm, index: int) -> int:
     host, port = farm.endpoints[index]
     return farm.get(host, port, 1, "holding", 11)[0]
@@ -121,17 +136,7 @@ def test_apply_writes_verifies_journals_and_is_idempotent(run, site):
 
 
 def test_dry_run_writes_nothing_but_journals(run, site):
-    result = run(
-        "--site",
-        str(site.site_path),
-        "--json",
-        "profile",
-        "apply",
-        PROFILE,
-        "--at",
-        OCCUPIED,
-        "--dry-run",
-    )
+    result = apply_json(run, site, "--dry-run")
     assert result.exit_code == 0, result.output
     run_id = json.loads(result.stdout)["run"]
     assert writes(site) == 0
@@ -141,17 +146,7 @@ def test_dry_run_writes_nothing_but_journals(run, site):
 def test_a_device_failing_mid_apply_gives_exit_4(run, site):
     host, port = site.endpoints[1]
     site.call(site.farm.set_behaviour, host, port, 1, "silent")
-    result = run(
-        "--site",
-        str(site.site_path),
-        "--json",
-        "profile",
-        "apply",
-        PROFILE,
-        "--at",
-        OCCUPIED,
-        "--yes",
-    )
+    result = apply_json(run, site, "--yes")
     assert result.exit_code == 4, result.output
     data = json.loads(result.stdout)
     statuses = {o["device"]: o["status"] for o in data["outcomes"]}
@@ -161,21 +156,7 @@ def test_a_device_failing_mid_apply_gives_exit_4(run, site):
 
 
 def test_rollback_restores_and_reports_conflicts(run, site):
-    apply = json.loads(
-        run(
-            "--site",
-            str(site.site_path),
-            "--json",
-            "profile",
-            "apply",
-            PROFILE,
-            "--at",
-            OCCUPIED,
-            "--yes",
-            "--for",
-            "2h",
-        ).stdout
-    )
+    apply = json.loads(apply_json(run, site, "--yes", "--for", "2h").stdout)
     overrides = json.loads(run("--json", "overrides").stdout)["overrides"]
     assert [o["id"] for o in overrides] == [apply["run"]]
     host, port = site.endpoints[0]
@@ -246,17 +227,7 @@ def test_check_action_hook_vetoes_writes(run, site):
     from smartbuild.plugins import get_plugin_manager
 
     get_plugin_manager().register(_NoCoolingBelow25(), name="policy")
-    result = run(
-        "--site",
-        str(site.site_path),
-        "--json",
-        "profile",
-        "apply",
-        PROFILE,
-        "--at",
-        OCCUPIED,
-        "--yes",
-    )
+    result = apply_json(run, site, "--yes")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["summary"]["blocked"] == 3 and data["summary"]["written"] == 0
