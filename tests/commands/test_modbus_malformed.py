@@ -1,0 +1,81 @@
+"""A device that answers with broken frames: a clear per-device error, no traceback, exit 3.
+
+The peer is a raw asyncio TCP server on loopback speaking just enough Modbus TCP framing to
+answer each request with a deliberately broken response (pymodbus's own servers cannot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.rigs import LoopThread
+
+HOST = "127.0.5.1"
+
+
+def broken_body(mode: str, fc: int) -> bytes:
+    if mode == "short":  # the byte count says 4, two data bytes follow
+        return bytes([fc, 4, 0, 1])
+    if mode == "garbage":  # a byte count that can never be satisfied
+        return bytes([fc, 0xFF, 1, 2, 3])
+    return bytes([fc ^ 0x01, 2, 0, 1])  # an answer to another function
+
+
+@pytest.fixture(params=["short", "garbage", "wrong-function"])
+def broken_device(request, tmp_path):
+    mode = request.param
+    lt = LoopThread()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                tid, _pid, length, unit = struct.unpack(">HHHB", await reader.readexactly(7))
+                pdu = await reader.readexactly(length - 1)
+                body = broken_body(mode, pdu[0])
+                writer.write(struct.pack(">HHHB", tid, 0, len(body) + 1, unit) + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = lt.run(asyncio.start_server(handle, HOST, 0))
+    port = server.sockets[0].getsockname()[1]
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        textwrap.dedent(
+            f"""\
+            site: broken
+            devices:
+              th: {{template: acme-th200, transport: modbus-tcp, address: "{HOST}:{port}", unit: 1,
+                    timeout: 0.3, retries: 0}}
+            """
+        )
+    )
+    yield site
+    server.close()
+    lt.run(server.wait_closed())
+    lt.stop()
+
+
+def test_broken_frames_give_a_device_error_without_traceback(run, broken_device, tmp_path):
+    # a real process: asyncio reports protocol errors through logging, which pytest would capture
+    done = subprocess.run(
+        [sys.executable, "-m", "smartbuild", "--site", str(broken_device), "--json", "read", "th", "heating_setpoint"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "SMARTBUILD_HOME": str(tmp_path / "h"), "SMARTBUILD_LOAD_PLUGINS": ""},
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    reading = json.loads(done.stdout)["readings"][0]
+    assert reading["value"] is None and reading["error"]
+    assert "Traceback" not in done.stderr and "Fatal error" not in done.stderr, done.stderr
+    result = run("--site", str(broken_device), "write", "th", "heating_setpoint", "21", "--yes")
+    assert result.exit_code == 1, result.output
+    assert "th: cannot read heating_setpoint" in result.stderr
+    assert "Traceback" not in result.stderr
