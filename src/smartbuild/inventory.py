@@ -38,6 +38,8 @@ def _entry(candidate: Candidate) -> dict[str, Any]:
         entry["serial"] = candidate.serial
     if candidate.name:
         entry["title"] = candidate.name
+    if candidate.transport == "ble" and isinstance(candidate.identity.get("adapter"), str):
+        entry["adapter"] = candidate.identity["adapter"]  # read and write through the same radio
     identity: dict[str, Any] = {
         k: v for k, v in candidate.identity.items() if isinstance(v, (str, int, float))
     }

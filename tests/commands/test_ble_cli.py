@@ -155,8 +155,9 @@ def test_discover_until_passive_and_adapter(run: Any, rig: ThreadedBlueZ) -> Non
 
 def test_save_then_read_decoded_values_and_gatt(run: Any, rig: ThreadedBlueZ, site: Path) -> None:
     rig.add(*mixed_devices(), sensor_device(SENSOR, battery=81, model="SB-TH1"))
-    ok(run("--site", str(site), "discover", "--ble", "--until", "7", "--save"))
+    ok(run("--site", str(site), "discover", "--ble", "--adapter", "hci0", "--until", "7", "--save"))
     devices = yaml.safe_load(site.read_text())["devices"]
+    assert {d["adapter"] for d in devices.values()} == {"hci0"}  # reads use the radio that heard it
     assert sorted(devices) == [
         "bthome-sensor-a4-c1-38-00-00-01",
         "govee-h5075-a4-c1-38-00-00-03",
