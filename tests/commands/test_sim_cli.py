@@ -180,7 +180,7 @@ def test_ble_sensors_advertise_the_zone_air(
     (["--zones", "100000"], "--zones must be between 1 and 1000"),
     (["--speed", "0"], "--speed must be above 0"),
     (["--speed", "1e9"], "--speed must be above 0 and at most 3600"),
-    (["--base", "10.1.2.3"], "is not a loopback address"),
+    (["--base", "203.0.113.3"], "is not a loopback address"),
     (["--base", "127.255.255.250", "--zones", "50"], "127.0.0.0/8 has no room"),
     (["--start", "yesterday"], "invalid --start"),
 ])  # fmt: skip

@@ -330,7 +330,7 @@ def fake_adapters() -> list[Any]:
     return [
         ifaddr.Adapter("lo", "lo", [ifaddr.IP("127.0.0.1", 8, "lo")], index=1),
         ifaddr.Adapter("eth0", "eth0", [ifaddr.IP("198.51.100.20", 24, "eth0")], index=2),
-        ifaddr.Adapter("eth1", "eth1", [ifaddr.IP("10.1.0.2", 16, "eth1")], index=3),
+        ifaddr.Adapter("eth1", "eth1", [ifaddr.IP("203.0.113.2", 16, "eth1")], index=3),
     ]
 
 
@@ -343,7 +343,7 @@ def test_default_interfaces_skip_those_down_or_without_multicast() -> None:
         resolve_interfaces([], adapters=fake_adapters(), flags={"eth0": 0, "eth1": 0}.get)
     assert "--interface 127.0.0.1" in (info.value.hint or "")
     with pytest.raises(
-        SmartbuildError, match=r"interface eth1 \(10.1.0.2\) has multicast turned off"
+        SmartbuildError, match=r"interface eth1 \(203.0.113.2\) has multicast turned off"
     ):
         resolve_interfaces(["eth1"], adapters=fake_adapters(), flags=flags.get)
     # Loopback has no MULTICAST flag on Linux, yet pinned zeroconf works there.

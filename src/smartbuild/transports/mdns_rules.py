@@ -261,7 +261,7 @@ def _spec_problems(spec: Any, maps: Mapping[str, Mapping[str, str]], path: str) 
     if "unmapped" in spec and "map" not in spec:
         problems.append(Problem("'unmapped' only applies together with 'map'", path=path))
     if "format" in spec and "{}" not in str(spec["format"]):
-        problems.append(Problem("'format' needs a {} placeholder", path=f"{path}.format"))
+        problems.append(Problem("'format' needs a {} field for the value", path=f"{path}.format"))
     table = spec.get("map")
     if isinstance(table, str) and table not in maps:
         hint = _did_you_mean(table, maps)
