@@ -26,7 +26,7 @@ def site_devices(app: App) -> dict[str, Device]:
 
 def select_devices(app: App, ids: Sequence[str] = (), zones: Sequence[str] = ()) -> list[Device]:
     """Return the devices named, or those in the zones given, or all of them."""
-    from smartbuild.config.locate import did_you_mean
+    from smartbuild.suggest import did_you_mean
 
     devices = site_devices(app)
     site = app.site().site
@@ -60,7 +60,7 @@ class Connections:
         if name not in self._transports:
             entry = self.app.registry.transports.get(name)
             if entry is None:
-                from smartbuild.config.locate import did_you_mean
+                from smartbuild.suggest import did_you_mean
 
                 known = self.app.registry.transports
                 raise UsageError(

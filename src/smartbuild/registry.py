@@ -85,8 +85,8 @@ class Registry:
 
     def template(self, name: str) -> Template:
         """Return a template by name or raise a helpful error."""
-        from smartbuild.config.locate import did_you_mean
         from smartbuild.errors import UsageError
+        from smartbuild.suggest import did_you_mean
 
         if name not in self.templates:
             raise UsageError(

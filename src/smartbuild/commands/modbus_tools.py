@@ -34,9 +34,9 @@ async def _raw(
 
 
 def _pdu(address: int, modicon: bool) -> int:
-    if not modicon:
-        return address
-    return (address % 100_000 if address >= 100_000 else address % 10_000) - 1
+    from smartbuild.transports.modbus_codec import pdu_address
+
+    return pdu_address(address, "modicon" if modicon else 0)
 
 
 def raw_read(

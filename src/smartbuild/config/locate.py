@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar, Union
 
 from pydantic import BaseModel, ValidationError
 
 from smartbuild.config.yamlload import Document, PathKey, load_document
 from smartbuild.errors import ConfigError, Problem
+from smartbuild.suggest import did_you_mean
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """Return " Did you mean 'x'?" for the closest choice, or an empty string."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" Did you mean {match[0]!r}?" if match else ""
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -131,6 +125,7 @@ def problems_from(error: ValidationError, doc: Document, model: type[BaseModel])
                 not secret
                 and isinstance(value, (str, int, float, bool))
                 and kind not in ("value_error", "assertion_error")
+                and repr(value) not in message  # custom errors often quote the value already
             ):
                 message = f"{message} (got {value!r})"
             problem = doc.problem(path, message)

@@ -7,6 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from smartbuild.transports import modbus_codec
+from smartbuild.transports.modbus_codec import pdu_address
+
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
 Table = Literal["holding", "input", "coil", "discrete"]
 DataType = Literal[
@@ -15,11 +18,9 @@ DataType = Literal[
 WordOrder = Literal["ABCD", "CDAB", "BADC", "DCBA"]
 Transport = Literal["modbus", "ble", "mdns"]
 
-REGISTERS: dict[str, int] = {
-    "int16": 1, "uint16": 1, "bits": 1,
-    "int32": 2, "uint32": 2, "float32": 2,
-    "int64": 4, "uint64": 4, "float64": 4,
-}  # fmt: skip
+# registers per fixed-size type, from the codec's table; a bits point is one register of flags
+REGISTERS: dict[str, int] = {t.lower(): n for t, n in modbus_codec.REGISTERS.items() if n}
+REGISTERS["bits"] = 1
 
 
 class Closed(BaseModel):
@@ -189,7 +190,7 @@ class Template(Closed):
                     problems.append(f"{name!r}: a string point needs 'length' (registers)")
                 if p.table in ("coil", "discrete") and p.type not in ("uint16", "bits"):
                     problems.append(f"{name!r}: {p.table} points hold single bits; drop 'type'")
-                if not 0 <= _pdu(p.address, base) <= 65_535:
+                if not 0 <= pdu_address(p.address, base) <= 65_535:
                     problems.append(
                         f"{name!r}: address {p.address} is outside 0-65535 on the wire "
                         f"(address_base {base!r})"
@@ -199,7 +200,7 @@ class Template(Closed):
             elif transport == "mdns" and not p.txt:
                 problems.append(f"{name!r}: an mDNS point needs 'txt'")
         from smartbuild.profiles.roles import ROLES
-        from smartbuild.profiles.suggest import did_you_mean
+        from smartbuild.suggest import did_you_mean
 
         for name, p in points.items():
             if p.role is not None and p.role not in ROLES:
@@ -221,17 +222,11 @@ class Template(Closed):
         """Return the on-wire PDU address of a Modbus point."""
         assert point.address is not None
         base = self.defaults.address_base
-        return _pdu(point.address, base)
+        return pdu_address(point.address, base)
 
     def word_order(self, point: PointSpec) -> str:
         """Return the word order of a point (its own or the template default)."""
         return point.word_order or self.defaults.word_order
-
-
-def _pdu(address: int, base: Any) -> int:
-    if base == "modicon":  # 40001 / 400001 -> PDU 0; the table is given explicitly
-        return (address % 100_000 if address >= 100_000 else address % 10_000) - 1
-    return address - int(base)
 
 
 def _overlaps(points: dict[str, PointSpec], base: Any) -> list[str]:
@@ -328,7 +323,7 @@ class Site(Closed):
         except (ZoneInfoNotFoundError, ValueError):
             from zoneinfo import available_timezones
 
-            from smartbuild.profiles.suggest import did_you_mean
+            from smartbuild.suggest import did_you_mean
 
             hint = (
                 did_you_mean(value, available_timezones())

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from smartbuild.config.locate import did_you_mean, load_model
+from smartbuild.config.locate import load_model
 from smartbuild.config.schema import Site
 from smartbuild.config.yamlload import Document
 from smartbuild.errors import ConfigError, Problem
 from smartbuild.registry import Registry
+from smartbuild.suggest import did_you_mean
 
 BUILTIN_TRANSPORTS = ("modbus-tcp", "modbus-rtu", "ble", "mdns")
 TRANSPORT_FAMILY = {"modbus-tcp": "modbus", "modbus-rtu": "modbus", "ble": "ble", "mdns": "mdns"}

@@ -26,7 +26,7 @@ def resolve_profile(ref: str, extra_dirs: list[Path] | None = None) -> Path:
             candidate = directory / f"{ref}{suffix}"
             if candidate.exists():
                 return candidate
-    from smartbuild.config.locate import did_you_mean
+    from smartbuild.suggest import did_you_mean
 
     names = [p.stem for p in shipped_profiles()]
     raise UsageError(

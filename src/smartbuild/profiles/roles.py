@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smartbuild.profiles.suggest import did_you_mean
+from smartbuild.suggest import did_you_mean
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from smartbuild.profiles import comfort as comfort_data
 from smartbuild.profiles.energy_spec import EnergySpec, Preheat, ShedStep, Tariff, TariffZone
 from smartbuild.profiles.roles import ROLES, check_role
 from smartbuild.profiles.schedule_spec import ExceptionSpec, ScheduleSpec, Window
-from smartbuild.profiles.suggest import did_you_mean
 from smartbuild.profiles.targets import Target, TargetInput, parse_target
 from smartbuild.profiles.timespec import parse_month_day
 from smartbuild.profiles.validation import Closed, Errors, check_role_name, custom_error
+from smartbuild.suggest import did_you_mean
 
 __all__ = [
     "AppliesTo",

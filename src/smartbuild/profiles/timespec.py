@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from smartbuild.profiles.suggest import did_you_mean
+from smartbuild.suggest import did_you_mean
 
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60

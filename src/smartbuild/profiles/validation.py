@@ -14,8 +14,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from smartbuild.profiles.roles import check_role
-from smartbuild.profiles.suggest import did_you_mean
 from smartbuild.profiles.timespec import format_hhmm, parse_hhmm
+from smartbuild.suggest import did_you_mean
 
 Loc = tuple[str | int, ...]
 

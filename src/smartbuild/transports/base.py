@@ -31,8 +31,8 @@ class Device:
 
     def point(self, name: str) -> PointSpec:
         """Return a point of the device's template or raise a helpful error."""
-        from smartbuild.config.locate import did_you_mean
         from smartbuild.errors import UsageError
+        from smartbuild.suggest import did_you_mean
 
         try:
             return self.template.points[name]

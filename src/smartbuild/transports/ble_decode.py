@@ -188,7 +188,7 @@ BACKENDS = {
 
 def make_decoders(names: Iterable[str]) -> list[Decoder]:
     """Return decoder backends by name, in order; raise UsageError for unknown or missing ones."""
-    from smartbuild.config.locate import did_you_mean
+    from smartbuild.suggest import did_you_mean
 
     decoders = []
     for given in names:

@@ -92,6 +92,16 @@ def _check_order(word_order: str) -> WordOrder:
     return cast(WordOrder, order)
 
 
+def pdu_address(address: int, base: object) -> int:
+    """Return the on-wire PDU address of an address written with a base (0, 1 or "modicon").
+
+    Modicon notation puts the table in the first digit: 40001 (or 400001) is PDU address 0.
+    """
+    if base == "modicon":
+        return (address % 100_000 if address >= 100_000 else address % 10_000) - 1
+    return address - int(base)  # type: ignore[call-overload]
+
+
 def register_count(data_type: str, length: int | None = None) -> int:
     """Return how many registers one value of this type occupies.
 
