@@ -9,32 +9,22 @@ from smartbuild.profiles.roles import ROLES
 from smartbuild.profiles.targets import TargetInput, parse_target
 from smartbuild.profiles.timespec import parse_days
 from smartbuild.profiles.validation import (
+    ClockWindow,
     Closed,
     Errors,
     check_order,
     check_role_name,
-    check_time,
     custom_error,
 )
 
 
-class TariffZone(Closed):
+class TariffZone(ClockWindow):
     """A price on some weekdays between two clock times."""
 
     days: str = "daily"
     start: str = Field("00:00", alias="from")
     end: str = Field("24:00", alias="to")
     price: float
-
-    @field_validator("start", mode="before")
-    @classmethod
-    def _start(cls, value: object) -> str:
-        return check_time(value)
-
-    @field_validator("end", mode="before")
-    @classmethod
-    def _end(cls, value: object) -> str:
-        return check_time(value, allow_24=True)
 
     @field_validator("days")
     @classmethod

@@ -8,31 +8,21 @@ from pydantic import Field, field_validator, model_validator
 
 from smartbuild.profiles.timespec import DAYS, format_hhmm, parse_days, parse_hhmm
 from smartbuild.profiles.validation import (
+    ClockWindow,
     Closed,
     Errors,
     Loc,
     check_order,
-    check_time,
     custom_error,
 )
 
 
-class Window(Closed):
+class Window(ClockWindow):
     """One scheduled window on some weekdays: [from, to) in local time, with its mode."""
 
     start: str = Field(alias="from")
     end: str = Field(alias="to")
     mode: str
-
-    @field_validator("start", mode="before")
-    @classmethod
-    def _start(cls, value: object) -> str:
-        return check_time(value)
-
-    @field_validator("end", mode="before")
-    @classmethod
-    def _end(cls, value: object) -> str:
-        return check_time(value, allow_24=True)
 
     @model_validator(mode="after")
     def _order(self) -> Window:

@@ -9,6 +9,7 @@ from pydantic import (
     ConfigDict,
     ModelWrapValidatorHandler,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -98,3 +99,17 @@ def check_order(start: str, end: str, title: str) -> None:
         )
         errors.add(("to",), "inverted_window", message, end)
         errors.raise_if_any(title)
+
+
+class ClockWindow(Closed):
+    """A base for models with `from`/`to` clock times ("HH:MM", `to` may be "24:00")."""
+
+    @field_validator("start", mode="before", check_fields=False)
+    @classmethod
+    def _start(cls, value: object) -> str:
+        return check_time(value)
+
+    @field_validator("end", mode="before", check_fields=False)
+    @classmethod
+    def _end(cls, value: object) -> str:
+        return check_time(value, allow_24=True)
