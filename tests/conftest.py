@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -30,6 +31,25 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
         j.close()
     journal._open.clear()
     plugins._cache.clear()
+
+
+@pytest.fixture
+async def private_bus(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    """Start a private dbus-daemon and point bleak (DBUS_SYSTEM_BUS_ADDRESS) at it."""
+    from smartbuild.sim.dbusd import PrivateBus
+
+    async with PrivateBus() as bus:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
+        yield bus
+
+
+@pytest.fixture
+async def bluez(private_bus: Any) -> AsyncIterator[Any]:
+    """Run the BlueZ-compatible service on the private bus."""
+    from smartbuild.sim.bluez import BlueZService
+
+    async with BlueZService(private_bus.address) as service:
+        yield service
 
 
 class Cli:

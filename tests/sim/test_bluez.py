@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,19 +45,6 @@ pytestmark = pytest.mark.skipif(
 
 U = adverts.normalize_uuid
 Seen = dict[str, tuple[BLEDevice, AdvertisementData]]
-
-
-@pytest.fixture
-async def private_bus(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[PrivateBus]:
-    async with PrivateBus() as bus:
-        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
-        yield bus
-
-
-@pytest.fixture
-async def bluez(private_bus: PrivateBus) -> AsyncIterator[BlueZService]:
-    async with BlueZService(private_bus.address) as service:
-        yield service
 
 
 async def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -341,19 +341,6 @@ def test_bleak_errors_become_messages_with_what_to_check() -> None:
 
 
 @pytest.fixture
-async def private_bus(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[PrivateBus]:
-    async with PrivateBus() as bus:
-        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
-        yield bus
-
-
-@pytest.fixture
-async def bluez(private_bus: PrivateBus) -> AsyncIterator[BlueZService]:
-    async with BlueZService(private_bus.address) as service:
-        yield service
-
-
-@pytest.fixture
 async def transport() -> AsyncIterator[tuple[BleTransport, list[str]]]:
     warnings: list[str] = []
     t = BleTransport(warn=warnings.append)
