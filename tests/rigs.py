@@ -31,24 +31,46 @@ class LoopThread:
 
 
 class FarmThread:
-    """A ModbusFarm served from a background loop."""
+    """A ModbusFarm served from a background loop (the CLI under test owns the test thread)."""
 
-    def __init__(self, specs: Sequence[Any]) -> None:
+    def __init__(self, specs: Sequence[Any] = ()) -> None:
         from smartbuild.sim.modbus_farm import ModbusFarm
 
         self.lt = LoopThread()
-
-        async def start() -> Any:
-            farm = ModbusFarm(specs, port=0)
-            await farm.__aenter__()
-            return farm
-
-        self.farm = self.lt.run(start())
+        self.farm = ModbusFarm(port=0)
+        for spec in specs:
+            self.add(spec)
 
     @property
     def endpoints(self) -> list[tuple[str, int]]:
         """Return the (host, port) of every server."""
         return self.farm.endpoints
+
+    def run(self, coro: Awaitable[T]) -> T:
+        """Run a coroutine on the farm's loop and return its result."""
+        return self.lt.run(coro)
+
+    def call(self, fn: Callable[[Any], T]) -> T:
+        """Run fn(farm) on the farm's loop (the farm is not thread-safe)."""
+
+        async def go() -> T:
+            return fn(self.farm)
+
+        return self.lt.run(go())
+
+    def add(self, spec: Any) -> str:
+        """Start one server; return its "host:port"."""
+        host, port = self.lt.run(self.farm.add_server(spec))
+        return f"{host}:{port}"
+
+    def add_rtu_bus(self, path: str, units: Sequence[Any]) -> None:
+        """Serve units on an RTU bus at a serial path."""
+        self.lt.run(self.farm.add_rtu_bus(path, units))
+
+    def stats(self, endpoint: str) -> Any:
+        """Return the server-side counters of "host:port" (or an RTU path)."""
+        host, _, port = endpoint.rpartition(":") if ":" in endpoint else (endpoint, "", "0")
+        return self.call(lambda f: f.stats(host, int(port)))
 
     def get(
         self, host: str, port: int, unit: int, table: str, address: int, count: int = 1
@@ -62,18 +84,12 @@ class FarmThread:
         """Change registers from the test side (someone at the device)."""
         self.lt.run(self.farm.set_registers(host, port, unit, table, address, values))
 
-    def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Call a plain farm method on the loop thread."""
-
-        async def go() -> T:
-            return fn(*args)
-
-        return self.lt.run(go())
-
-    def close(self) -> None:
+    def stop(self) -> None:
         """Stop every server and the loop."""
         self.lt.run(self.farm.close())
         self.lt.stop()
+
+    close = stop
 
 
 @contextmanager

@@ -214,7 +214,7 @@ def test_a_modbus_announcement_chains_into_modbus_identification(
         announce.add(Announcement("_modbus._tcp", f"Thermostat {tag}", f"th-{tag}", port,
                                   {"vendor": "ACME", "model": "TH-200", "unit": "1"}, (host,)))  # fmt: skip
         result = ok(run("--json", "discover", "--mdns", *LO, "--timeout", "2"))
-        served = farm.call(lambda: farm.farm.stats(host, port).total())
+        served = farm.stats(f"{host}:{port}").total()
     found = json.loads(result.stdout)["candidates"]
     (announced,) = [c for c in found if c["address"] == f"th-{tag}.local:{port}"]
     assert announced["extra"]["modbus_endpoint"] == f"{host}:{port}"

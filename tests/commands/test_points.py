@@ -67,7 +67,7 @@ def site(tmp_path: Path):
 
 
 def _writes(farm) -> int:
-    return sum(farm.call(farm.farm.stats, h, p).writes() for h, p in farm.endpoints)
+    return sum(farm.stats(f"{h}:{p}").writes() for h, p in farm.endpoints)
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def cooling(farm, index: int) -> int:
 
 
 def writes(farm) -> int:
-    return sum(farm.call(farm.farm.stats, h, p).writes() for h, p in farm.endpoints)
+    return sum(farm.stats(f"{h}:{p}").writes() for h, p in farm.endpoints)
 
 
 def test_plan_reads_and_writes_nothing(run, site):
@@ -145,7 +145,7 @@ def test_dry_run_writes_nothing_but_journals(run, site):
 
 def test_a_device_failing_mid_apply_gives_exit_4(run, site):
     host, port = site.endpoints[1]
-    site.call(site.farm.set_behaviour, host, port, 1, "silent")
+    site.call(lambda f: f.set_behaviour(host, port, 1, "silent"))
     result = apply_json(run, site, "--yes")
     assert result.exit_code == 4, result.output
     data = json.loads(result.stdout)

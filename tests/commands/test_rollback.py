@@ -50,7 +50,7 @@ def _heating(farm) -> int:
 
 def _writes(farm) -> int:
     host, port = farm.endpoints[0]
-    return farm.call(farm.farm.stats, host, port).writes()
+    return farm.stats(f"{host}:{port}").writes()
 
 
 def test_rollback_last_twice_does_not_undo_the_rollback(run, thermostat):

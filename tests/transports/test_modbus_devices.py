@@ -13,8 +13,7 @@ import asyncio
 import logging
 import os
 import struct
-import threading
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import pytest
@@ -26,6 +25,7 @@ from smartbuild.transports.base import Device
 from smartbuild.transports.modbus import NOT_IMPLEMENTED, ModbusTcpTransport, spans_for
 from smartbuild.transports.modbus_plan import plan_reads
 from smartbuild.transports.sunspec import model_points
+from tests.rigs import FarmThread
 
 T = TypeVar("T")
 # A per-process /24 (not the one tests/sim uses) keeps parallel runs on this machine apart.
@@ -173,49 +173,7 @@ BUILDERS: dict[str, Callable[..., SimUnit]] = {
 }  # fmt: skip
 
 
-class ThreadedFarm:
-    """A ModbusFarm on its own event loop in a daemon thread (the CLI owns the test thread)."""
-
-    def __init__(self, servers: Sequence[ServerSpec] = ()) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.farm = ModbusFarm(port=0)
-        for spec in servers:
-            self.add(spec)
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the farm's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
-
-    def call(self, fn: Callable[[ModbusFarm], T]) -> T:
-        """Run fn(farm) on the farm's loop (the farm is not thread-safe)."""
-
-        async def go() -> T:
-            return fn(self.farm)
-
-        return self.run(go())
-
-    def add(self, spec: ServerSpec) -> str:
-        """Start one server; return its "host:port"."""
-        host, port = self.run(self.farm.add_server(spec))
-        return f"{host}:{port}"
-
-    def add_rtu_bus(self, path: str, units: Sequence[SimUnit]) -> None:
-        """Serve units on an RTU bus at a serial path."""
-        self.run(self.farm.add_rtu_bus(path, units))
-
-    def stats(self, endpoint: str) -> Any:
-        """Return the server-side counters of "host:port" (or an RTU path)."""
-        host, _, port = endpoint.rpartition(":") if ":" in endpoint else (endpoint, "", "0")
-        return self.call(lambda f: f.stats(host, int(port)))
-
-    def stop(self) -> None:
-        """Stop every server and the loop."""
-        self.run(self.farm.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+ThreadedFarm = FarmThread  # the shared rig (tests/rigs.py)
 
 
 @pytest.fixture(autouse=True)
