@@ -116,7 +116,9 @@ async def run_discovery(app: App, plans: dict[str, dict[str, Any]], disc: Discov
                 disc.progress[name] = text
 
             try:
-                await conns.transport(name).discover({**options, "progress": progress}, disc.add)
+                await conns.transport(name).discover(
+                    {**options, "progress": progress, "templates": disc.templates}, disc.add
+                )
             except Exception as error:  # one transport failing must not stop the others
                 from smartbuild.errors import SmartbuildError
 
