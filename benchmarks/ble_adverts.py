@@ -35,7 +35,7 @@ from typing import Any
 SRC = Path(__file__).resolve().parent.parent / "src"
 sys.path.insert(0, str(SRC))
 
-from smartbuild.sim.dbusd import PrivateBus  # noqa: E402
+from smartbuild.sim.peers.dbusd import PrivateBus  # noqa: E402
 
 INTERVALS = (0.1, 1.0, 1.285, 2.5)  # seconds; see REFERENCE.md
 
@@ -57,7 +57,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def _wait_bluez(bus: PrivateBus) -> None:
-    from smartbuild.sim.bluez import wait_for_bluez
+    from smartbuild.sim.peers.bluez import wait_for_bluez
 
     await wait_for_bluez(bus.address, timeout=20)
 
@@ -86,8 +86,8 @@ async def _window(callback: Any, seconds: float) -> tuple[int, float, float]:
 
 async def throughput(seconds: float) -> dict[str, Any]:
     """Return adverts/s and CPU per advert for the bare callback and the decoding callback."""
-    from smartbuild.transports.ble_decode import AdvertData, decode_advert, make_decoders
-    from smartbuild.transports.ble_discovery import make_candidate
+    from smartbuild.transports.ble.decode import AdvertData, decode_advert, make_decoders
+    from smartbuild.transports.ble.discovery import make_candidate
 
     decoders = make_decoders(["bleparser"])
     captured: list[tuple[Any, Any]] = []
@@ -110,9 +110,9 @@ async def throughput(seconds: float) -> dict[str, Any]:
 
 def offline(captured: list[tuple[Any, Any]], rounds: int = 5) -> dict[str, float]:
     """Return adverts/s of decoding captured adverts, uncached and through the transport cache."""
-    from smartbuild.transports.ble import BleTransport
-    from smartbuild.transports.ble_decode import AdvertData, decode_advert, make_decoders
-    from smartbuild.transports.ble_discovery import make_candidate
+    from smartbuild.transports.ble.decode import AdvertData, decode_advert, make_decoders
+    from smartbuild.transports.ble.discovery import make_candidate
+    from smartbuild.transports.ble.transport import BleTransport
 
     decoders = make_decoders(["bleparser"])
     transport = BleTransport()
@@ -137,7 +137,7 @@ def offline(captured: list[tuple[Any, Any]], rounds: int = 5) -> dict[str, float
 
 async def _serve_phased(bus_address: str, count: int, seed: int) -> None:
     """Simulator side: once a scan starts, bring each device in range at a random phase."""
-    from smartbuild.sim.bluez import BlueZService, demo_devices
+    from smartbuild.sim.peers.bluez import BlueZService, demo_devices
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -160,7 +160,7 @@ async def _serve_phased(bus_address: str, count: int, seed: int) -> None:
 async def find_n(count: int) -> float:
     """Return seconds from the start of discovery until count devices were reported."""
     from smartbuild.templates import TEMPLATE_DIR, load_template
-    from smartbuild.transports.ble import BleTransport
+    from smartbuild.transports.ble.transport import BleTransport
 
     templates = {p.stem: load_template(p) for p in TEMPLATE_DIR.glob("*.yaml")}
     seen: set[str] = set()
@@ -204,7 +204,7 @@ def main() -> None:
     seconds, repeats = (1.0, 1) if args.quick else (3.0, 3)
     with PrivateBus() as bus:
         os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
-        demo = _sim(bus, "-m", "smartbuild.sim.bluez", "--bus-address", bus.address,
+        demo = _sim(bus, "-m", "smartbuild.sim.peers.bluez", "--bus-address", bus.address,
                     "--demo", "200", "--interval", "0.05")  # fmt: skip
         try:
             run_sync(_wait_bluez(bus))

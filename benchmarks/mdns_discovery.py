@@ -26,7 +26,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 sys.path.insert(0, str(SRC))
 
 from smartbuild.aio import run_sync  # noqa: E402
-from smartbuild.transports.mdns import MdnsService, browse  # noqa: E402
+from smartbuild.transports.mdns.browser import MdnsService, browse  # noqa: E402
 
 TARGET = 1.5
 
@@ -34,7 +34,7 @@ TARGET = 1.5
 async def _rig(count: int) -> asyncio.subprocess.Process:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smartbuild.sim.mdns", "--synthetic", str(count),
+        sys.executable, "-m", "smartbuild.sim.peers.mdns", "--synthetic", str(count),
         "--until-stdin-closes",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip

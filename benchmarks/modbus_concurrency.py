@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the peers of 
 from tests.transports.test_modbus_devices import acme_co2
 
 from smartbuild.config.schema import DeviceSpec
-from smartbuild.sim.modbus_farm import ModbusFarm, ServerSpec, loopback_hosts
+from smartbuild.sim.peers.modbus_farm import ModbusFarm, ServerSpec, loopback_hosts
 from smartbuild.templates import TEMPLATE_DIR, load_template
 from smartbuild.transports.base import Device
-from smartbuild.transports.modbus import ModbusTcpTransport
+from smartbuild.transports.modbus.transport import ModbusTcpTransport
 
 DEVICES = 50
 DELAY = 0.010

@@ -23,9 +23,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from smartbuild.config.schema import REGISTERS, DeviceSpec, PointSpec, Template
-from smartbuild.sim.modbus_farm import ModbusFarm, ServerSpec, SimUnit, loopback_hosts
+from smartbuild.sim.peers.modbus_farm import ModbusFarm, ServerSpec, SimUnit, loopback_hosts
 from smartbuild.transports.base import Device
-from smartbuild.transports.modbus import ModbusTcpTransport
+from smartbuild.transports.modbus.transport import ModbusTcpTransport
 
 TYPES = ["uint16", "int16", "uint32", "float32", "int64", "float64"]
 LIMIT = {"holding": 125, "input": 125, "coil": 2000, "discrete": 2000}

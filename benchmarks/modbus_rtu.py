@@ -29,12 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the peers of 
 from tests.transports.test_modbus_devices import acme_co2, acme_hp, sdm120, sdm630
 
 from smartbuild.config.schema import DeviceSpec, SerialSpec
-from smartbuild.sim.modbus_farm import ModbusFarm
-from smartbuild.sim.ptybridge import PtyBridge, frame_time
+from smartbuild.sim.peers.modbus_farm import ModbusFarm
+from smartbuild.sim.peers.ptybridge import PtyBridge, frame_time
 from smartbuild.templates import TEMPLATE_DIR, load_template
 from smartbuild.transports.base import Device
-from smartbuild.transports.modbus import ModbusRtuTransport, spans_for
-from smartbuild.transports.modbus_plan import plan_reads
+from smartbuild.transports.modbus.plan import plan_reads
+from smartbuild.transports.modbus.transport import ModbusRtuTransport, spans_for
 
 BAUD = 19200
 UNITS = {1: ("eastron-sdm630", sdm630), 2: ("eastron-sdm120", sdm120),

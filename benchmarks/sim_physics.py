@@ -13,8 +13,8 @@ import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from smartbuild.sim.kpi import comfort_band, simulate_day
-from smartbuild.sim.physics import Building, ZoneSpec
+from smartbuild.sim.building.kpi import comfort_band, simulate_day
+from smartbuild.sim.building.physics import Building, ZoneSpec
 
 KINDS = ("office", "home", "school", "hotel")
 ZONES = [ZoneSpec(f"z{i:02}", KINDS[i % 4], 80.0 + 20 * i) for i in range(12)]

@@ -36,7 +36,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 @pytest.fixture
 async def private_bus(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
     """Start a private dbus-daemon and point bleak (DBUS_SYSTEM_BUS_ADDRESS) at it."""
-    from smartbuild.sim.dbusd import PrivateBus
+    from smartbuild.sim.peers.dbusd import PrivateBus
 
     async with PrivateBus() as bus:
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
@@ -46,7 +46,7 @@ async def private_bus(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
 @pytest.fixture
 async def bluez(private_bus: Any) -> AsyncIterator[Any]:
     """Run the BlueZ-compatible service on the private bus."""
-    from smartbuild.sim.bluez import BlueZService
+    from smartbuild.sim.peers.bluez import BlueZService
 
     async with BlueZService(private_bus.address) as service:
         yield service

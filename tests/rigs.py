@@ -34,7 +34,7 @@ class FarmThread:
     """A ModbusFarm served from a background loop (the CLI under test owns the test thread)."""
 
     def __init__(self, specs: Sequence[Any] = ()) -> None:
-        from smartbuild.sim.modbus_farm import ModbusFarm
+        from smartbuild.sim.peers.modbus_farm import ModbusFarm
 
         self.lt = LoopThread()
         self.farm = ModbusFarm(port=0)

@@ -21,7 +21,7 @@ def fill(journal: Journal, command: str = "write", device: str = "th-1") -> str:
     journal.record(Event("intent", run_id, device, "heating_setpoint", before=20.5, requested=21.0))
     journal.record(
         Event("written", run_id, device, "heating_setpoint", before=20.5, requested=21.0, after=21.0, verified=True,
-              plugin="smartbuild.transports.modbus", plugin_version="0.1.0")
+              plugin="smartbuild.transports.modbus.transport", plugin_version="0.1.0")
     )  # fmt: skip
     journal.record(Event("run-finished", run_id, data={"status": "ok"}))
     return run_id

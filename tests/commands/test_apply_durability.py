@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from smartbuild.sim.modbus_farm import ServerSpec, SimUnit, loopback_hosts
+from smartbuild.sim.peers.modbus_farm import ServerSpec, SimUnit, loopback_hosts
 from tests.rigs import farm_thread
 
 DEVICES = 8

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from smartbuild.sim import adverts
-from smartbuild.sim.bluez import BlueZService, SimBleDevice, sensor_device
-from smartbuild.sim.bluez_devices import SETPOINT_CHAR_UUID
-from smartbuild.sim.dbusd import PrivateBus
-from tests.transports.test_ble import mixed_devices
+from smartbuild.sim.peers import adverts
+from smartbuild.sim.peers.bluez import BlueZService, SimBleDevice, sensor_device
+from smartbuild.sim.peers.bluez_devices import SETPOINT_CHAR_UUID
+from smartbuild.sim.peers.dbusd import PrivateBus
+from tests.transports.ble.test_transport import mixed_devices
 
 pytestmark = pytest.mark.skipif(
     shutil.which("dbus-daemon") is None,

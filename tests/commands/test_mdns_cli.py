@@ -2,7 +2,7 @@
 and bad input, against real zeroconf responders pinned to 127.0.0.1.
 
 CliRunner runs the command (and its event loop) in the test thread, so responders run in another
-process (`python -m smartbuild.sim.mdns`) or on a loop in a background thread. Every browse here
+process (`python -m smartbuild.sim.peers.mdns`) or on a loop in a background thread. Every browse here
 is pinned to 127.0.0.1 with --interface or a saved interface; other rigs may share the loopback,
 so names carry a tag and assertions look only at what this module announced. For the same
 reason only the first test ends its browse with --expect: elsewhere other rigs' devices could
@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from smartbuild.sim.mdns import (
+from smartbuild.sim.peers.mdns import (
     Announcement,
     MdnsResponder,
     catalogue_examples,
@@ -34,7 +34,7 @@ from smartbuild.sim.mdns import (
     spread,
     with_tag,
 )
-from smartbuild.transports.mdns_catalogue import identify
+from smartbuild.transports.mdns.catalogue import identify
 from tests.rigs import LoopThread, farm_thread
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -85,7 +85,7 @@ def examples() -> Iterator[dict[str, Announcement]]:
     """Announce every catalogue example from another process for the whole module."""
     tag = uuid.uuid4().hex[:6]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "smartbuild.sim.mdns", "--examples", "--tag", tag,
+        [sys.executable, "-m", "smartbuild.sim.peers.mdns", "--examples", "--tag", tag,
          "--until-stdin-closes"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(SRC)},
@@ -144,7 +144,7 @@ def test_discover_finds_and_identifies_every_catalogue_device(
 
 
 def _service(stype: str, name: str, server: str, addresses: Any, port: int, txt: Any) -> Any:
-    from smartbuild.transports.mdns_records import MdnsService
+    from smartbuild.transports.mdns.records import MdnsService
 
     text = {str(k): str(v) for k, v in txt.items()}
     return MdnsService(stype, name, server, addresses, port, text, "127.0.0.1")
@@ -202,7 +202,7 @@ def test_save_merges_services_of_a_device_and_read_returns_txt_points(
 def test_a_modbus_announcement_chains_into_modbus_identification(
     run: Any, announce: Responders
 ) -> None:
-    from smartbuild.sim.modbus_farm import ServerSpec, SimUnit
+    from smartbuild.sim.peers.modbus_farm import ServerSpec, SimUnit
 
     tag = uuid.uuid4().hex[:6]
     host = f"127.0.{7 + int(tag[:2], 16) % 100}.{1 + int(tag[2:4], 16) % 250}"
@@ -231,8 +231,8 @@ def test_discover_without_a_protocol_flag_merges_every_transport(
     run: Any, announce: Responders, examples: dict[str, Announcement],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    from smartbuild.sim.bluez import BlueZService, sensor_device
-    from smartbuild.sim.dbusd import PrivateBus
+    from smartbuild.sim.peers.bluez import BlueZService, sensor_device
+    from smartbuild.sim.peers.dbusd import PrivateBus
 
     with PrivateBus() as bus:
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
@@ -349,7 +349,7 @@ def test_port_5353_held_by_another_program_is_a_clear_error(tmp_path: Path) -> N
 def test_the_mdns_docs_name_every_rule_template_and_option() -> None:
     from smartbuild.plugins import get_plugin_manager
     from smartbuild.registry import build_registry
-    from smartbuild.transports.mdns_catalogue import load_catalogue
+    from smartbuild.transports.mdns.catalogue import load_catalogue
 
     docs = (SRC.parent / "docs" / "mdns.md").read_text()
     for rule in load_catalogue().rules:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from smartbuild.sim.modbus_farm import ServerSpec, SimUnit
-from smartbuild.sim.ptybridge import PtyBridge
-from tests.transports.test_modbus_devices import (
+from smartbuild.sim.peers.modbus_farm import ServerSpec, SimUnit
+from smartbuild.sim.peers.ptybridge import PtyBridge
+from tests.transports.modbus.test_devices import (
     ThreadedFarm,
     acme_ahu,
     acme_co2,

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from smartbuild.errors import DeviceError
-from smartbuild.sim.modbus_farm import ServerSpec, SimUnit
-from smartbuild.transports.modbus import check_serial_port
+from smartbuild.sim.peers.modbus_farm import ServerSpec, SimUnit
+from smartbuild.transports.modbus.transport import check_serial_port
 from tests.commands.test_modbus_cli import ok, site_file
-from tests.transports.test_modbus_devices import ThreadedFarm, acme_co2, acme_th200
+from tests.transports.modbus.test_devices import ThreadedFarm, acme_co2, acme_th200
 
 NET = f"127.{100 + os.getpid() % 50}.{os.getpid() % 250 + 1}"
 FAST = "timeout: 0.2, retries: 0"

@@ -59,8 +59,12 @@ def broken_device(request, tmp_path):
         )
     )
     yield site
-    server.close()
-    lt.run(server.wait_closed())
+
+    async def close() -> None:  # in the loop's own thread: Server.close is not thread-safe
+        server.close()
+        await server.wait_closed()
+
+    lt.run(close())
     lt.stop()
 
 

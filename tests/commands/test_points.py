@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from smartbuild.sim.modbus_farm import ServerSpec, SimUnit
+from smartbuild.sim.peers.modbus_farm import ServerSpec, SimUnit
 from tests.rigs import farm_thread
 
 HOST = "127.0.3.41"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from smartbuild.sim.modbus_farm import ServerSpec, SimUnit, loopback_hosts
+from smartbuild.sim.peers.modbus_farm import ServerSpec, SimUnit, loopback_hosts
 from tests.rigs import farm_thread
 
 OCCUPIED = "2026-12-01 08:00"  # a Tuesday: the office profile's occupied mode

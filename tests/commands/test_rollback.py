@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from smartbuild.sim.modbus_farm import ServerSpec, SimUnit
+from smartbuild.sim.peers.modbus_farm import ServerSpec, SimUnit
 from tests.rigs import farm_thread
 
 HEATING = 10  # acme-th200 holding register of heating_setpoint (0.1 °C, template bounds 5-30)

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from smartbuild.errors import UsageError
-from smartbuild.sim.mdns import (
+from smartbuild.sim.peers.mdns import (
     Announcement,
     MdnsResponder,
     catalogue_examples,
@@ -17,7 +17,7 @@ from smartbuild.sim.mdns import (
     synthetic_announcements,
     with_tag,
 )
-from smartbuild.transports.mdns_catalogue import load_catalogue
+from smartbuild.transports.mdns.catalogue import load_catalogue
 
 
 def test_one_example_per_catalogue_rule_on_distinct_loopback_hosts() -> None:
@@ -31,8 +31,8 @@ def test_one_example_per_catalogue_rule_on_distinct_loopback_hosts() -> None:
 
 
 def test_tags_make_names_unique_and_keep_identification() -> None:
-    from smartbuild.transports.mdns import MdnsService
-    from smartbuild.transports.mdns_catalogue import identify
+    from smartbuild.transports.mdns.browser import MdnsService
+    from smartbuild.transports.mdns.catalogue import identify
 
     tagged = with_tag(catalogue_examples(), "0a1b2c")
     assert all(t.host.endswith("-0a1b2c") for t in tagged)

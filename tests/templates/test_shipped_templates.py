@@ -11,7 +11,7 @@ import pytest
 from smartbuild.config.schema import Template
 from smartbuild.profiles.roles import ROLES, WRITABLE_ROLES, normalize_unit
 from smartbuild.templates import TEMPLATE_DIR, load_template
-from smartbuild.transports.sunspec import model_points
+from smartbuild.transports.modbus.sunspec import model_points
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = sorted(TEMPLATE_DIR.glob("*.yaml"))

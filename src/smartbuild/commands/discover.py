@@ -301,7 +301,7 @@ def discover(
 def _check_sweep_size(targets: list[str], yes: bool) -> None:
     """Refuse a sweep larger than a /16 before anything is sent (exit 5), unless --yes."""
     from smartbuild.errors import SafetyRefusal
-    from smartbuild.transports.modbus_discovery import MAX_ADDRESSES, count_addresses
+    from smartbuild.transports.modbus.discovery import MAX_ADDRESSES, count_addresses
 
     try:
         total = count_addresses(targets)

@@ -56,7 +56,7 @@ def _day(text: str) -> dt.date:
 def kpi(profile_ref: str, day_text: str, zones: int, step_s: int) -> None:
     """Simulate a day with and without a profile and compare KPIs (BOPTEST style)."""
     from smartbuild.profiles.loading import load_profile, resolve_profile
-    from smartbuild.sim.compare import compare
+    from smartbuild.sim.building.compare import compare
 
     app = get_app()
     day = _day(day_text)

@@ -14,7 +14,12 @@ from smartbuild.errors import DeviceError, UnreachableError, UsageError
 async def _raw(
     target: str, unit: int, table: str, address: int, count: int, timeout: float
 ) -> list[Any]:
-    from smartbuild.transports.modbus import READ_FUNCTIONS, Link, NoAnswer, split_host_port
+    from smartbuild.transports.modbus.transport import (
+        READ_FUNCTIONS,
+        Link,
+        NoAnswer,
+        split_host_port,
+    )
 
     host, port = split_host_port(target)
 
@@ -34,7 +39,7 @@ async def _raw(
 
 
 def _pdu(address: int, modicon: bool) -> int:
-    from smartbuild.transports.modbus_codec import pdu_address
+    from smartbuild.transports.modbus.codec import pdu_address
 
     return pdu_address(address, "modicon" if modicon else 0)
 
@@ -45,8 +50,8 @@ def raw_read(
 ) -> None:  # fmt: skip
     """Read registers from HOST[:PORT] and decode them as the given type."""
     from smartbuild.aio import run_sync
-    from smartbuild.transports import modbus_codec
-    from smartbuild.transports.modbus import ModbusExceptionResponse, quiet_pymodbus
+    from smartbuild.transports.modbus import codec as modbus_codec
+    from smartbuild.transports.modbus.transport import ModbusExceptionResponse, quiet_pymodbus
 
     quiet_pymodbus(app.output.verbosity)
     pdu = _pdu(address, modicon)
@@ -107,8 +112,8 @@ def probe(
 ) -> None:
     """Decode registers in all four word orders, for undocumented register maps."""
     from smartbuild.aio import run_sync
-    from smartbuild.transports import modbus_codec
-    from smartbuild.transports.modbus import ModbusExceptionResponse, quiet_pymodbus
+    from smartbuild.transports.modbus import codec as modbus_codec
+    from smartbuild.transports.modbus.transport import ModbusExceptionResponse, quiet_pymodbus
 
     app = get_app()
     quiet_pymodbus(app.output.verbosity)

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from smartbuild.transports import modbus_codec
-from smartbuild.transports.modbus_codec import pdu_address
+from smartbuild.transports.modbus import codec as modbus_codec
+from smartbuild.transports.modbus.codec import pdu_address
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
 Table = Literal["holding", "input", "coil", "discrete"]

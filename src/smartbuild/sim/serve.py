@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from smartbuild.errors import SmartbuildError, UsageError
-from smartbuild.sim.announce import MDNS_RULES, tag
-from smartbuild.sim.binding import SimDevice
-from smartbuild.sim.building import SimBuilding, modbus_templates
+from smartbuild.sim.building.binding import SimDevice
+from smartbuild.sim.building.site import SimBuilding, modbus_templates
+from smartbuild.sim.peers.announce import MDNS_RULES, tag
 from smartbuild.sim.state import SimLock, address_range, write_state
 
 MAX_SPEED = 3600.0  # one simulated hour per wall-clock second
@@ -51,7 +51,7 @@ class SimOptions:
 
     def check(self) -> None:
         """Refuse values that cannot work, before anything starts."""
-        from smartbuild.sim.building import MAX_ZONES
+        from smartbuild.sim.building.site import MAX_ZONES
 
         if not 1 <= self.zones <= MAX_ZONES:
             raise UsageError(f"--zones must be between 1 and {MAX_ZONES}, got {self.zones}",
@@ -122,7 +122,7 @@ class Simulator:
             raise
 
     async def _start(self) -> dict[str, Any]:
-        from smartbuild.sim.modbus_farm import loopback_hosts
+        from smartbuild.sim.peers.modbus_farm import loopback_hosts
 
         o = self.options
         t0 = time.monotonic()
@@ -144,7 +144,7 @@ class Simulator:
         extra: list[tuple[str, dict[str, Any]]] = []
         mdns = await self._start_mdns(b, spare) if o.mdns else []
         if mdns:
-            from smartbuild.sim.announce import site_entries
+            from smartbuild.sim.peers.announce import site_entries
 
             extra += site_entries(mdns, templates, [z.id for z in b.zones])
         ble = await self._start_ble(b)
@@ -187,7 +187,7 @@ class Simulator:
         return self.state
 
     async def _start_modbus(self, b: SimBuilding) -> None:
-        from smartbuild.sim.modbus_farm import ModbusFarm, ServerSpec, SimUnit
+        from smartbuild.sim.peers.modbus_farm import ModbusFarm, ServerSpec, SimUnit
 
         by_host: dict[tuple[str, int], list[_Served]] = {}
         for dev in b.devices:
@@ -223,8 +223,8 @@ class Simulator:
                 ) from None
 
     async def _start_mdns(self, b: SimBuilding, spare: list[str]) -> list[Any]:
-        from smartbuild.sim.announce import announcements
-        from smartbuild.sim.mdns import MdnsResponder
+        from smartbuild.sim.peers.announce import announcements
+        from smartbuild.sim.peers.mdns import MdnsResponder
 
         items = announcements(b, spare, tag(self.options.base, self.options.port))
         responder = MdnsResponder("127.0.0.1")
@@ -233,13 +233,13 @@ class Simulator:
         return items
 
     async def _start_ble(self, b: SimBuilding) -> Any:
-        from smartbuild.sim.ble_sensors import BleSensors
+        from smartbuild.sim.peers.ble_sensors import BleSensors
 
         self._bus_address = None
         wanted = self.options.ble
         if wanted is False:
             return None
-        from smartbuild.sim.dbusd import PrivateBus
+        from smartbuild.sim.peers.dbusd import PrivateBus
 
         bus = PrivateBus()
         try:
@@ -252,7 +252,7 @@ class Simulator:
             )
             return None
         self._stack.callback(bus.stop)
-        from smartbuild.sim.bluez import BlueZService
+        from smartbuild.sim.peers.bluez import BlueZService
 
         sensors = BleSensors(b)
         service = BlueZService(bus.address)

@@ -10,9 +10,9 @@ from smartbuild.hookspecs import hookimpl
 @hookimpl
 def register_transports(register: Any) -> None:
     """Register the builtin transports (their protocol libraries load on first use)."""
-    from smartbuild.transports.ble import BleTransport
-    from smartbuild.transports.mdns_transport import MdnsTransport
-    from smartbuild.transports.modbus import ModbusRtuTransport, ModbusTcpTransport
+    from smartbuild.transports.ble.transport import BleTransport
+    from smartbuild.transports.mdns.transport import MdnsTransport
+    from smartbuild.transports.modbus.transport import ModbusRtuTransport, ModbusTcpTransport
 
     register("modbus-tcp", ModbusTcpTransport)
     register("modbus-rtu", ModbusRtuTransport)

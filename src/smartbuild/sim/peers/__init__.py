@@ -1,0 +1,1 @@
+"""smartbuild.sim.peers."""
