@@ -159,7 +159,8 @@ async def _serve_phased(bus_address: str, count: int, seed: int) -> None:
 
 async def find_n(count: int) -> float:
     """Return seconds from the start of discovery until count devices were reported."""
-    from smartbuild.templates import TEMPLATE_DIR, load_template
+    from smartbuild.services.registry import load_template_file as load_template
+    from smartbuild.templates import TEMPLATE_DIR
     from smartbuild.transports.ble.transport import BleTransport
 
     templates = {p.stem: load_template(p) for p in TEMPLATE_DIR.glob("*.yaml")}

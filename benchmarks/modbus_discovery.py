@@ -32,10 +32,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the peers of tests/
 
-from tests.transports.test_modbus_devices import acme_co2
+from tests.transports.modbus.test_devices import acme_co2
 
+from smartbuild.services.registry import load_template_file as load_template
 from smartbuild.sim.peers.modbus_farm import ModbusFarm, ServerSpec, loopback_hosts
-from smartbuild.templates import TEMPLATE_DIR, load_template
+from smartbuild.templates import TEMPLATE_DIR
 from smartbuild.transports.base import Candidate
 from smartbuild.transports.modbus.discovery import discover
 from smartbuild.transports.modbus.transport import ModbusTcpTransport

@@ -26,12 +26,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the peers of tests/
 
-from tests.transports.test_modbus_devices import acme_co2, acme_hp, sdm120, sdm630
+from tests.transports.modbus.test_devices import acme_co2, acme_hp, sdm120, sdm630
 
 from smartbuild.config.schema import DeviceSpec, SerialSpec
+from smartbuild.services.registry import load_template_file as load_template
 from smartbuild.sim.peers.modbus_farm import ModbusFarm
 from smartbuild.sim.peers.ptybridge import PtyBridge, frame_time
-from smartbuild.templates import TEMPLATE_DIR, load_template
+from smartbuild.templates import TEMPLATE_DIR
 from smartbuild.transports.base import Device
 from smartbuild.transports.modbus.plan import plan_reads
 from smartbuild.transports.modbus.transport import ModbusRtuTransport, spans_for

@@ -12,7 +12,7 @@ import pytest
 
 from smartbuild.errors import JournalError
 from smartbuild.journal import MIGRATIONS, Journal
-from smartbuild.model import Event, new_run_id, run_started
+from smartbuild.model.events import Event, new_run_id, run_started
 
 
 def fill(journal: Journal, command: str = "write", device: str = "th-1") -> str:

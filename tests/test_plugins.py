@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from smartbuild import hookspecs
-from smartbuild.plugins import BUILTINS
+from smartbuild.services.plugins import BUILTINS
 from tests.conftest import REPO
 
 HOOKS = sorted(
@@ -51,8 +51,10 @@ def test_builtins_are_listed(run):
     plugins = json.loads(result.stdout)["plugins"]
     assert [p["name"] for p in plugins][: len(BUILTINS)] == list(BUILTINS)
     assert all(p["builtin"] for p in plugins)
-    journal = next(p for p in plugins if p["name"] == "smartbuild.journal")
-    assert journal["hooks"] == ["track_event"]
+    identify = next(p for p in plugins if p["name"] == "smartbuild.services.identify")
+    assert identify["hooks"] == ["identify_device"]
+    modbus = next(p for p in plugins if p["name"] == "smartbuild.transports.modbus")
+    assert modbus["hooks"] == ["register_transports"]
 
 
 def _require_hello() -> None:
@@ -127,10 +129,10 @@ def test_broken_plugin_warns_and_smartbuild_still_works(tmp_path):
 
 
 def test_registry_records_provenance(run):
-    from smartbuild.plugins import get_plugin_manager
-    from smartbuild.registry import build_registry
+    from smartbuild.services.plugins import get_plugin_manager
+    from smartbuild.services.registry import build_registry
 
-    registry = build_registry(get_plugin_manager(fresh=True))
+    registry = build_registry(get_plugin_manager())
     entry = registry.templates["acme-th200"]
     assert entry.plugin == "smartbuild.templates"
     assert entry.version

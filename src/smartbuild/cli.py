@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -13,8 +13,11 @@ from smartbuild import __version__
 if TYPE_CHECKING:
     from smartbuild.config.site import LoadedSite
     from smartbuild.console import Output
-    from smartbuild.plugins import SmartbuildPluginManager
-    from smartbuild.registry import Registry
+    from smartbuild.services.plugins import SmartbuildPluginManager
+    from smartbuild.services.registry import Registry
+    from smartbuild.services.session import Session
+
+T = TypeVar("T")
 
 # name -> (module, attribute, one-line help). Help lives here so `--help` imports no command module;
 # tests/test_cli.py checks it matches each command's own docstring.
@@ -116,7 +119,7 @@ def default_home() -> str:
 
 
 class App:
-    """Everything a command needs from the invocation, built lazily and injectable in tests.
+    """The CLI face of one invocation: output, options and the session the command drives.
 
     A plain class rather than a dataclass: `--help` must not pay for importing dataclasses.
     """
@@ -136,41 +139,64 @@ class App:
         self.home = Path(home)
         self.output = output
         self.traceback = traceback
-        self._pm: SmartbuildPluginManager | None = None
-        self._registry: Registry | None = None
-        self._site: LoadedSite | None = None
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """Return the application session (site, registry, journal, transports)."""
+        if self._session is None:
+            from smartbuild.services.session import Session
+
+            self._session = Session(self.site_path, self.home, warn=self.output.warn)
+        return self._session
 
     @property
     def pm(self) -> SmartbuildPluginManager:
-        """Return the plugin manager, loading plugins on first use."""
-        if self._pm is None:
-            from smartbuild.plugins import get_plugin_manager
-
-            self._pm = get_plugin_manager(warn=self.output.warn)
-        return self._pm
+        """Return the plugin manager of the session."""
+        return self.session.pm
 
     @property
     def registry(self) -> Registry:
-        """Return the registry of transports, templates and actions from all plugins."""
-        if self._registry is None:
-            from smartbuild.registry import build_registry
-
-            self._registry = build_registry(self.pm)
-        return self._registry
+        """Return the registry of the session."""
+        return self.session.registry
 
     def site(self) -> LoadedSite:
-        """Return the validated site file (loaded once)."""
-        if self._site is None:
-            from smartbuild.config.site import load_site
+        """Return the validated site file."""
+        return self.session.site()
 
-            self._site = load_site(self.site_path, self.registry)
-            for warning in self.registry.warnings:
-                self.output.warn(warning)
-        return self._site
+    def run(self, work: Callable[[Session], Awaitable[T]]) -> T:
+        """Run async work on the session in a fresh event loop, closing its transports after."""
+        from smartbuild.aio import run_sync
 
-    def emit(self, event: Any) -> None:
-        """Send an event to every track_event observer (the journal is one)."""
-        self.pm.hook.track_event(event=event, app=self)
+        session = self.session
+
+        async def go() -> T:
+            try:
+                return await work(session)
+            finally:
+                await session.aclose()
+
+        return run_sync(go())
+
+    def confirm(self, yes: bool) -> Callable[[str], bool]:
+        """Return the confirmation the session asks: --yes, a prompt on a terminal, else refuse."""
+
+        def ask(question: str) -> bool:
+            if yes:
+                return True
+            if not self.output.interactive:
+                from smartbuild.errors import SafetyRefusal
+
+                raise SafetyRefusal(
+                    "refusing to write without confirmation: there is no terminal to ask on",
+                    hint="review the plan, then pass --yes to write",
+                )
+            try:
+                return bool(click.confirm(question, default=False, err=True))
+            except click.Abort:  # Ctrl-C or end of input at the prompt
+                raise KeyboardInterrupt from None
+
+        return ask
 
 
 def get_app() -> App:
@@ -207,7 +233,7 @@ class LazyGroup(click.Group):
     def _plugins(self) -> dict[str, click.Command]:
         if self._plugin_commands is None:
             from smartbuild.plugin_index import store_plugin_commands
-            from smartbuild.plugins import get_plugin_manager
+            from smartbuild.services.plugins import get_plugin_manager
 
             collector = click.Group()
             from smartbuild.console import Output

@@ -10,9 +10,13 @@ import click
 from click.shell_completion import CompletionItem
 
 
-def _site_keys(ctx: click.Context, section: str) -> list[str]:
+def _site_path(ctx: click.Context) -> str:
     root = ctx.find_root()
-    path = root.params.get("site") or os.environ.get("SMARTBUILD_SITE") or "site.yaml"
+    return str(root.params.get("site") or os.environ.get("SMARTBUILD_SITE") or "site.yaml")
+
+
+def _site_keys(ctx: click.Context, section: str) -> list[str]:
+    path = _site_path(ctx)
     try:
         import yaml
 
@@ -35,10 +39,9 @@ def complete_zone(ctx: click.Context, param: click.Parameter, incomplete: str) -
 def complete_template(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """Complete template names from the registered template files."""
     try:
-        from smartbuild.plugins import get_plugin_manager
-        from smartbuild.registry import build_registry
+        from smartbuild.services.session import Session
 
-        names = build_registry(get_plugin_manager()).templates
+        names = Session(_site_path(ctx), ".").full_registry().templates
     except Exception:
         return []
     return [CompletionItem(n) for n in names if n.startswith(incomplete)]

@@ -169,8 +169,16 @@ class Output:
             yield
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROL.pop(0x09)  # a tab is harmless
+
+
 def escape(text: str) -> str:
-    """Escape rich markup in text that comes from devices or files."""
+    """Return text from a device or a file safe to print: markup escaped, control bytes shown.
+
+    An ESC sequence in a TXT record or a device name would otherwise drive the terminal, and a
+    "[/red]" in it would break rich's markup; JSON output keeps the exact value.
+    """
     from rich.markup import escape as _escape
 
-    return _escape(text)
+    return _escape(str(text).translate(_CONTROL))

@@ -122,6 +122,10 @@ class DeviceError(SmartbuildError):
         super().__init__(f"{device}: {cause}", hint=hint, exit_status=exit_status)
 
 
+class DeviceRejected(DeviceError):
+    """The device answered a write with an exception: it is known not to hold the value."""
+
+
 class UnreachableError(SmartbuildError):
     """Nothing that was asked for could be reached (exit 3)."""
 

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smartbuild.errors import JournalError, UsageError
-from smartbuild.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import sqlite3
 
-    from smartbuild.model import Event
+    from smartbuild.model.events import Event
 
 FILENAME = "journal.db"
 
@@ -67,11 +66,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN parent_run TEXT;
         """,
     ),
+    (
+        "010_run_kind",
+        """
+        ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'run';
+        UPDATE runs SET kind = 'rollback' WHERE parent_run IS NOT NULL AND command LIKE 'rollback%';
+        """,
+    ),
 ]
 
 RUN_COLUMNS = (
     "id", "started", "finished", "command", "user", "host", "profile_path", "profile_sha256",
-    "dry_run", "status", "expires", "parent_run",
+    "dry_run", "status", "expires", "parent_run", "kind",
 )  # fmt: skip
 ENTRY_COLUMNS = (
     "id", "run", "time", "kind", "device", "point", "before", "requested", "after", "verified",
@@ -137,11 +143,12 @@ class Journal:
         if event.kind == "run-started":
             self.db.execute(
                 "INSERT INTO runs (id, started, command, user, host, profile_path, profile_sha256,"
-                " dry_run, expires, parent_run) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " dry_run, expires, parent_run, kind) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     event.run_id, event.time, data.get("command", "?"), data.get("user"),
                     data.get("host"), data.get("profile_path"), data.get("profile_sha256"),
                     int(bool(data.get("dry_run"))), data.get("expires"), data.get("parent_run"),
+                    data.get("kind") or "run",
                 ),
             )  # fmt: skip
             return
@@ -268,11 +275,3 @@ def open_journal(home: Path) -> Journal:
     if key not in _open:
         _open[key] = Journal(key)
     return _open[key]
-
-
-@hookimpl
-def track_event(event: Event, app: Any) -> None:
-    """Journal every event durably before the caller goes on."""
-    if event.kind in ("discovered",):  # discovery is not an action on equipment
-        return
-    open_journal(app.home).record(event)

@@ -217,7 +217,7 @@ def test_a_modbus_announcement_chains_into_modbus_identification(
         served = farm.stats(f"{host}:{port}").total()
     found = json.loads(result.stdout)["candidates"]
     (announced,) = [c for c in found if c["address"] == f"th-{tag}.local:{port}"]
-    assert announced["extra"]["modbus_endpoint"] == f"{host}:{port}"
+    assert announced["extra"]["endpoints"] == {"modbus-tcp": [f"{host}:{port}"]}
     modbus = [
         c for c in found if c["transport"] == "modbus-tcp" and c["address"] == f"{host}:{port}"
     ]
@@ -347,8 +347,8 @@ def test_port_5353_held_by_another_program_is_a_clear_error(tmp_path: Path) -> N
 
 
 def test_the_mdns_docs_name_every_rule_template_and_option() -> None:
-    from smartbuild.plugins import get_plugin_manager
-    from smartbuild.registry import build_registry
+    from smartbuild.services.plugins import get_plugin_manager
+    from smartbuild.services.registry import build_registry
     from smartbuild.transports.mdns.catalogue import load_catalogue
 
     docs = (SRC.parent / "docs" / "mdns.md").read_text()

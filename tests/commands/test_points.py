@@ -147,7 +147,10 @@ def test_read_json_of_a_nan_register_is_strict_json(run, site):
 def test_a_value_between_steps_is_refused_before_anything_is_journaled(run, site):
     result = run("--site", str(site.site_path), "write", "th", "heating_setpoint", "21.55", "--yes")
     assert result.exit_code == 5, result.output
-    assert "21.55 is not a multiple of the step 0.1 of th.heating_setpoint" in result.stderr
+    assert (
+        "21.55 cannot be held exactly by th.heating_setpoint (steps of 0.1); nearest: 21.5 or 21.6"
+        in result.stderr
+    )
     result = run("--site", str(site.site_path), "write", "th", "hvac_mode", "2.5", "--yes")
     assert result.exit_code == 5, result.output
     assert "2.5 is not one of 0=off, 1=heat, 2=cool, 3=auto" in result.stderr

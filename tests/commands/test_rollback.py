@@ -93,12 +93,12 @@ def test_an_old_value_outside_the_bounds_is_blocked_and_reported(run, out_of_bou
     result = run("--site", site, "--json", "rollback", "--last", "--yes", *force)
     assert result.exit_code == 5, result.output
     data = json.loads(result.stdout)
-    assert [o["status"] for o in data["outcomes"]] == ["blocked"]
+    assert [(o["status"], o["cause"]) for o in data["outcomes"]] == [("refused", "bounds")]
     assert _heating(out_of_bounds) == 210  # 35 °C is above the template's maximum: not written
     assert _writes(out_of_bounds) == 1
     log = json.loads(run("--json", "log", "--run", data["run"]).stdout)
     assert log["run"]["status"] == "partial"
-    assert [e["kind"] for e in log["entries"]] == ["blocked"]
+    assert [e["kind"] for e in log["entries"]] == ["refused"]
     # not rolled back, so --last still offers it (after someone fixes the template or the value)
     again = run("--site", site, "--json", "rollback", "--last", "--yes")
     assert json.loads(again.stdout)["rolled_back"] == json.loads(written.stdout)["run"]

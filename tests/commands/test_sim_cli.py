@@ -103,9 +103,17 @@ def test_a_written_setpoint_moves_the_zone_temperature(run: Any, sim: SimProcess
 
 
 def test_a_value_the_device_refuses_is_reverted(run: Any, sim: SimProcess) -> None:
-    # the template allows 0-32 A; IEC 61851-1 chargers take 0 or at least 6 A, so 3 A is refused
-    result = run("--site", site(sim), "write", "ev-charger", "current_limit", "3", "--yes")
-    assert result.exit_code == 0, result.output  # the register took it: read-back matches
+    # the template allows 0-32 A; IEC 61851-1 chargers take 0 or at least 6 A, so 3 A is refused:
+    # the register takes it (the read-back at once matches), the charger restores 32 A on its next
+    # cycle, and the read after the settle time catches it
+    result = run(
+        "--site", site(sim), "--json", "write", "ev-charger", "current_limit", "3", "--yes"
+    )
+    assert result.exit_code == 4, result.output
+    outcome = json.loads(result.stdout)["outcome"]
+    assert (outcome["status"], outcome["after"]) == ("reverted", 32.0), outcome
+    log = json.loads(run("--json", "log", "--run", json.loads(result.stdout)["run"]).stdout)
+    assert [e["kind"] for e in log["entries"]] == ["intent", "reverted"]
     deadline, value = time.monotonic() + 10, 3.0
     while time.monotonic() < deadline and value == 3.0:
         time.sleep(0.3)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from smartbuild.config.schema import Template
-from smartbuild.profiles.roles import ROLES, WRITABLE_ROLES, normalize_unit
-from smartbuild.templates import TEMPLATE_DIR, load_template
+from smartbuild.model.roles import ROLES, WRITABLE_ROLES, normalize_unit
+from smartbuild.services.registry import load_template_file as load_template
+from smartbuild.templates import TEMPLATE_DIR
 from smartbuild.transports.modbus.sunspec import model_points
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,10 +157,20 @@ DOC = REPO / "docs" / "templates.md"
 
 
 def test_the_template_docs_name_every_key_of_the_format() -> None:
-    from smartbuild.config.schema import Defaults, ModbusIdentify, PointSpec, ProbeRule
+    from smartbuild.config.schema import Defaults, PointSpec
+    from smartbuild.transports.ble.schema import BleDefaults, BlePoint, BleRules
+    from smartbuild.transports.mdns.schema import MdnsPoint, MdnsRules
+    from smartbuild.transports.modbus.schema import (
+        ModbusDefaults,
+        ModbusPoint,
+        ModbusRules,
+        ProbeRule,
+    )
 
     text = DOC.read_text(encoding="utf-8")
-    for model in (Template, Defaults, PointSpec, ModbusIdentify, ProbeRule):
+    models = (Template, Defaults, PointSpec, ModbusDefaults, ModbusPoint, ModbusRules, ProbeRule,
+              BleDefaults, BlePoint, BleRules, MdnsPoint, MdnsRules)  # fmt: skip
+    for model in models:
         for key in model.model_fields:
             assert f"`{key}`" in text or f"{key}:" in text, (
                 f"docs/templates.md: {model.__name__}.{key}"

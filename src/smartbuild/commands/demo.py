@@ -77,18 +77,22 @@ def _table(columns: list[str], rows: list[list[Any]], title: str | None = None) 
     return table
 
 
-def _run(story: Story, home: Path, site: Path, *args: str, env: dict[str, str] | None = None,
-         ok_codes: tuple[int, ...] = (0,)) -> Any:  # fmt: skip
-    """Run a smartbuild command in this process with --json; fail the step on a bad exit code."""
-    from smartbuild.sim.launch import run_cli
+class Calls:
+    """The demo's steps call the application core directly: the same services every face uses."""
 
-    result = run_cli(["--home", str(home), "--site", str(site), "--json", *args], env=env)
-    if result.exit_code not in ok_codes:
-        last = result.stderr.strip().splitlines()[-3:] or [f"exit status {result.exit_code}"]
-        raise StepFailed(
-            f"`smartbuild {' '.join(args)}` exited with {result.exit_code}: {' / '.join(last)}"
-        )
-    return result.data
+    def __init__(self, site: Path, home: Path) -> None:
+        from smartbuild.services.session import Session
+
+        self.session = Session(site, home)
+
+    def reload(self) -> None:
+        """Validate the (changed) site file again on next use."""
+        self.session.reload()
+
+    async def close(self) -> None:
+        """Close transports and the journal."""
+        await self.session.aclose()
+        self.session.close()
 
 
 def _fmt(value: Any) -> str:
@@ -102,7 +106,9 @@ def run_demo(
 ) -> list[dict[str, Any]]:
     """Run every step of the demo; return the transcript steps."""
     import datetime as dt
+    import os
 
+    from smartbuild.aio import run_sync
     from smartbuild.sim.launch import SimProcess, free_base
 
     story = Story(app, 9)
@@ -112,9 +118,14 @@ def run_demo(
     extra = [] if ble is None else ["--ble" if ble else "--no-ble"]
     sim = SimProcess(home / "sim", zones=zones, speed=speed, start_at=start, base=free_base(),
                      site_out=site, extra=extra)  # fmt: skip
+    saved = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
     try:
-        _story(story, sim, home, site, env)
+        run_sync(_story(story, sim, home, site, env))
     finally:
+        if saved is None:
+            os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
+        else:
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = saved
         story.failed = False  # stopping always runs
         with story.step("stop", "Stop the simulator", "SIGTERM, like Ctrl-C: every server, "
                         "announcement and the private D-Bus go away.") as fig:  # fmt: skip
@@ -129,8 +140,10 @@ def run_demo(
     return story.steps
 
 
-def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, str]) -> None:
+async def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, str]) -> None:
     """The steps between starting and stopping the simulator."""
+    import os
+
     with story.step("simulator", "Start the simulated building",
                     "`smartbuild sim` in a child process: Modbus TCP devices on loopback addresses, "
                     "mDNS on 127.0.0.1, BLE sensors on a private D-Bus, physics at speed.") as fig:  # fmt: skip
@@ -150,7 +163,7 @@ def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, str]) 
                    ble_sensors=len(ble["devices"]) if ble else 0, start_seconds=state["start_seconds"],
                    sim_time=state["sim_time"])  # fmt: skip
         if ble:
-            env["DBUS_SYSTEM_BUS_ADDRESS"] = ble["bus_address"]
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = ble["bus_address"]  # bleak reads it on use
         else:
             story.say(
                 "[yellow]BLE skipped: dbus-daemon is not installed (apt-get install dbus-daemon)[/yellow]"
@@ -158,28 +171,40 @@ def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, str]) 
         story.say(f"{state['zones']} zones, {state['devices']} devices; Modbus on {state['modbus']['range']}; "
                   f"simulated time {state['sim_time'][:16]} at {state['speed']:g}×")  # fmt: skip
     state = sim.state
+    calls = Calls(site, home)
+    try:
+        await _steps(story, calls, state, home, site)
+    finally:
+        await calls.close()
+
+
+async def _discover_and_save(calls: Calls, site: Path, flags: dict[str, Any]) -> dict[str, Any]:
+    from smartbuild.inventory import save_candidates
+
+    session = calls.session
+    result = await session.discover(session.plan_discovery(flags))
+    added, present = save_candidates(site, result.found.values())
+    calls.reload()
+    return {"candidates": [c.to_json() for c in result.found.values()], "errors": result.errors,
+            "saved": {"added": added, "present": present}}  # fmt: skip
+
+
+async def _steps(story: Story, calls: Calls, state: dict[str, Any], home: Path, site: Path) -> None:
+    """Discover, validate, apply, verify, journal and roll back on the running simulator."""
     with story.step("discover", "Discover and identify over Modbus, mDNS and BLE",
                     "A bounded sweep of the simulator's addresses and units, an mDNS browse of "
                     "127.0.0.1 and a BLE scan; each device is matched to a template and saved into "
                     "the site file the simulator wrote (devices already in it are kept).") as fig:  # fmt: skip
-        units = ",".join(map(str, state["modbus"]["units"]))
-        # --timeout is the mDNS browse window here: every simulated Modbus unit answers at once
-        args = [
-            "discover",
-            "--modbus",
-            state["modbus"]["range"],
-            "--units",
-            units,
-            "--timeout",
-            "4",
-            "--save",
-        ]
+        # the browse window is long enough for every announcement; --expect-style early ends are
+        # for people, the demo waits the window out
+        flags: dict[str, Any] = {"targets": [state["modbus"]["range"]],
+                                 "units": list(state["modbus"]["units"]), "timeout": 4.0}  # fmt: skip
         if state.get("mdns"):
-            args += ["--mdns", "--interface", "127.0.0.1"]
+            flags.update(mdns=True, interfaces=["127.0.0.1"])
         if state.get("ble"):
-            args += ["--ble", "--duration", "2.5"]
+            flags.update(ble=True, duration=2.5)
         ours = _sim_devices(site, state)
-        data = _run(story, home, site, *args, env=env, ok_codes=(0, 4))
+        data = await _discover_and_save(calls, site, flags)
         found = data["candidates"]
         mine = [
             c for c in found if _key(c) in ours or (c.get("identity") or {}).get("service") in ours
@@ -204,21 +229,25 @@ def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, str]) 
             raise StepFailed(f"found {by.get('modbus-tcp', 0)} of the {expected} Modbus devices")
     with story.step("validate", "Validate the inventory", "The site file: zones, devices, templates, "
                     "addresses — every reference checked.") as fig:  # fmt: skip
-        data = _run(story, home, site, "validate", str(site))
-        fig.update(ok=data["ok"], summary=data["files"][0].get("summary"))
-        story.say("; ".join(data["files"][0].get("summary") or []))
-    run_id = _apply_story(story, home, site, env)
+        loaded = calls.session.site()
+        summary = [f"site {loaded.site.site!r}: {len(loaded.site.zones)} zones, "
+                   f"{len(loaded.site.devices)} devices"]  # fmt: skip
+        fig.update(ok=True, summary=summary)
+        story.say("; ".join(summary))
+    run_id = await _apply_story(story, calls)
     with story.step("rollback", "Roll back and check the old values are back",
                     "Rollback restores what the run changed where the device still holds what it "
                     "wrote, then a fresh read confirms it.") as fig:  # fmt: skip
-        data = _run(story, home, site, "rollback", str(run_id), "--yes", env=env)
-        outcomes = data["outcomes"]
+        if run_id is None:
+            raise StepFailed("there is no run to roll back")
+        undo = await calls.session.rollback(run_id, confirm=lambda question: True)
+        outcomes = [o.to_json() for o in undo.outcomes]
         restored = {(o["device"], o["point"]): o["requested"] for o in outcomes}
-        now = _read_points(story, home, site, list(restored), env)
+        now = await _read_points(calls, list(restored))
         same = [k for k, v in restored.items() if _close(now.get(k), v)]
-        fig.update(run=data["run"], restored=sum(o["status"] == "written" for o in outcomes),
+        fig.update(run=undo.run, restored=sum(o["status"] == "written" for o in outcomes),
                    checked=len(restored), back_to_before=len(same))  # fmt: skip
-        story.say(f"rollback run {data['run']}: {fig['restored']} restored; a fresh read finds "
+        story.say(f"rollback run {undo.run}: {fig['restored']} restored; a fresh read finds "
                   f"{len(same)}/{len(restored)} points back at their old values")  # fmt: skip
         if len(same) != len(restored):
             raise StepFailed(f"{len(restored) - len(same)} points are not back at their old values")
@@ -265,27 +294,26 @@ def _close(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _read_points(
-    story: Story, home: Path, site: Path, keys: list[tuple[str, str]], env: dict[str, str]
-) -> dict[tuple[str, str], Any]:
+async def _read_points(calls: Calls, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     by_device: dict[str, list[str]] = {}
     for device, point in keys:
         by_device.setdefault(device, []).append(point)
-    values: dict[tuple[str, str], Any] = {}
-    for device, points in by_device.items():
-        data = _run(story, home, site, "read", device, *points, env=env)
-        for r in data["readings"]:
-            values[(r["device"], r["point"])] = r.get("value")
-    return values
+    devices = calls.session.devices()
+    result = await calls.session.read([(devices[d], pts) for d, pts in by_device.items()])
+    return {(r.device, r.point): r.value for r in result.readings}
 
 
-def _apply_story(story: Story, home: Path, site: Path, env: dict[str, str]) -> str | None:
+async def _apply_story(story: Story, calls: Calls) -> str | None:
     """Plan, apply, verify and show the journal; return the run id."""
+    from smartbuild.services.plans import plan_json
+
+    session = calls.session
     run_id: str | None = None
     with story.step("plan", f"Plan the {PROFILE} profile at {AT}",
                     "The planner reads the current values and proposes targets from the EN 16798-1 "
                     "Category II comfort band; nothing is written yet.") as fig:  # fmt: skip
-        plan = _run(story, home, site, "profile", "plan", PROFILE, "--at", AT, env=env)
+        live = await session.plan(PROFILE, AT)
+        plan = plan_json(live)
         changes = [a for a in plan["actions"] if a["status"] == "change"]
         fig.update(mode=plan["mode_why"], counts=plan["counts"], changes=len(changes))
         rows = [[a["zone"], f"{a['device']}.{a['point']}", _fmt(a["current"]), _fmt(a["target"]), a["unit"]]
@@ -303,15 +331,17 @@ def _apply_story(story: Story, home: Path, site: Path, env: dict[str, str]) -> s
     with story.step("apply", "Apply: confirm, write, read back, journal",
                     "Every write reads the value before, journals the intent, writes and reads back "
                     "to verify.") as fig:  # fmt: skip
-        data = _run(story, home, site, "profile", "apply", PROFILE, "--at", AT, "--yes", env=env)
-        run_id = data["run"]
-        outcomes = data["outcomes"]
+        applied = await session.apply(await session.plan(PROFILE, AT), confirm=lambda q: True,
+                                      pace_s=0.05)  # fmt: skip
+        run_id = applied.run
+        outcomes = [o.to_json() for o in applied.outcomes]
+        summary: dict[str, int] = {}
+        for o in outcomes:
+            summary[o["status"]] = summary.get(o["status"], 0) + 1
         verified = [
             o for o in outcomes if o["status"] == "written" and _close(o["after"], o["requested"])
         ]
-        fig.update(
-            run=run_id, summary=data["summary"], verified=len(verified), writes=len(outcomes)
-        )
+        fig.update(run=run_id, summary=summary, verified=len(verified), writes=len(outcomes))
         rows = [[f"{o['device']}.{o['point']}", _fmt(o["before"]), _fmt(o["requested"]), _fmt(o["after"]), o["status"]]
                 for o in outcomes[:8]]  # fmt: skip
         story.say(_table(["device.point", "before", "requested", "read back", "status"], rows))
@@ -321,7 +351,7 @@ def _apply_story(story: Story, home: Path, site: Path, env: dict[str, str]) -> s
     with story.step("verify", "Verify on the devices",
                     "A separate read, as a technician would do it, finds the new values.") as fig:  # fmt: skip
         wanted = {(o["device"], o["point"]): o["requested"] for o in outcomes}
-        now = _read_points(story, home, site, list(wanted), env)
+        now = await _read_points(calls, list(wanted))
         good = [k for k, v in wanted.items() if _close(now.get(k), v)]
         fig.update(checked=len(wanted), holding=len(good))
         story.say(f"{len(good)}/{len(wanted)} points hold what was written")
@@ -329,8 +359,7 @@ def _apply_story(story: Story, home: Path, site: Path, env: dict[str, str]) -> s
             raise StepFailed("some devices do not hold what was written")
     with story.step("journal", "The journal of the run", "Every step of every write is in the SQLite "
                     "journal: who, what, before, after, verified.") as fig:  # fmt: skip
-        data = _run(story, home, site, "log", "--run", str(run_id))
-        entries = data["entries"]
+        entries = list(session.journal.entries(run=str(run_id)))
         kinds: dict[str, int] = {}
         for e in entries:
             kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1

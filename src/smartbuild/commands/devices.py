@@ -13,10 +13,8 @@ from smartbuild.cli import get_app
 @click.option("--zone", "zones", multiple=True, help="Only devices in this zone (repeatable).")
 def devices(zones: tuple[str, ...]) -> None:
     """List the devices of the site with their zone, template and address."""
-    from smartbuild.devices import select_devices
-
     app = get_app()
-    chosen = select_devices(app, zones=zones)
+    chosen = app.session.select(zones=zones)
     site = app.site().site
     rows: list[dict[str, Any]] = [
         {

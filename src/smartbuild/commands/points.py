@@ -14,20 +14,22 @@ from smartbuild.complete import complete_device, complete_zone
 from smartbuild.errors import ExitStatus, UsageError
 
 if TYPE_CHECKING:
-    from smartbuild.transports.base import Device, Reading
+    from smartbuild.model.device import Device, Reading
 
 
 def format_value(reading: Reading) -> str:
-    """Return a reading as people read it: value, unit, enum label."""
+    """Return a reading as people read it (rich markup): value, unit, enum label."""
+    from smartbuild.console import escape
+
     if not reading.ok:
-        return f"[red]error: {reading.error}[/red]"
+        return f"[red]error: {escape(str(reading.error))}[/red]"
     value = reading.value
     text = f"{value:g}" if isinstance(value, float) else str(value)
     if reading.unit:
         text += f" {reading.unit}"
     if reading.text:
         text += f" ({reading.text})"
-    return text
+    return escape(text)
 
 
 def readings_exit(readings: Sequence[Reading]) -> int:
@@ -46,15 +48,8 @@ def read_devices(
     app: App, requests: list[tuple[Device, list[str]]]
 ) -> tuple[list[Reading], dict[str, Any]]:
     """Read several devices concurrently; return the readings and per-device counters."""
-    from smartbuild.aio import run_sync
-    from smartbuild.devices import Connections
-
-    async def go() -> tuple[list[Reading], dict[str, Any]]:
-        async with Connections(app) as conns:
-            by_device = await conns.read_many(requests)
-            return [r for d, _ in requests for r in by_device[d.id]], conns.stats()
-
-    return run_sync(go())
+    result = app.run(lambda session: session.read(requests))
+    return result.readings, result.stats
 
 
 def show_readings(app: App, readings: Sequence[Reading], stats: dict[str, Any]) -> None:
@@ -67,8 +62,10 @@ def show_readings(app: App, readings: Sequence[Reading], stats: dict[str, Any]) 
     table = Table()
     for column in ("device", "point", "value"):
         table.add_column(column)
+    from smartbuild.console import escape
+
     for r in readings:
-        table.add_row(r.device, r.point, format_value(r))
+        table.add_row(escape(r.device), escape(r.point), format_value(r))
     app.output.print(table)
 
 
@@ -149,11 +146,9 @@ def read(
             raise UsageError("give either a DEVICE or --raw HOST[:PORT], not both")
         raw_read(app, raw_target, unit, table, address, modicon, count, dtype, word_order, timeout)
         return
-    from smartbuild.devices import select_devices
-
     if device is None and not zones:
         raise UsageError("name a DEVICE (or --zone Z)", hint="`smartbuild devices` lists them")
-    chosen = select_devices(app, [device] if device else [], zones)
+    chosen = app.session.select([device] if device else [], zones)
     requests = [(d, _points_of(d, points if device else ())) for d in chosen]
     for d, names in requests:
         for name in names:
@@ -172,24 +167,21 @@ def parse_value(device: Device, point: str, text: str) -> Any:
         for key, label in spec.enum.items():
             if text.lower() == str(label).lower():
                 return key
-    if spec.table in ("coil", "discrete") or spec.type == "bits":
+    kind = spec.value_kind()
+    if kind == "bool":
         lowered = text.lower()
         if lowered in ("on", "true", "1", "yes"):
             return True
         if lowered in ("off", "false", "0", "no"):
             return False
-    if spec.type == "string" or spec.ble_format == "utf8":
+    if kind == "text":
         return text
     try:
         number = float(text)
     except ValueError:
         labels = f" or one of {', '.join(map(str, spec.enum.values()))}" if spec.enum else ""
         raise UsageError(f"{text!r} is not a number{labels}") from None
-    return (
-        int(number)
-        if number.is_integer() and spec.scale == 1 and "float" not in spec.type
-        else number
-    )
+    return int(number) if number.is_integer() and spec.scale == 1 and kind == "integer" else number
 
 
 @click.command()
@@ -199,56 +191,60 @@ def parse_value(device: Device, point: str, text: str) -> Any:
 @click.option("--yes", "-y", is_flag=True, help="Write without asking (needed without a terminal).")
 def write(device: str, point: str, value: str, yes: bool) -> None:
     """Write one point in engineering units: bounds-checked, confirmed, read back, journaled."""
-    from smartbuild.aio import run_sync
-    from smartbuild.apply import Run, WriteRequest, apply_writes, bounds_problems, confirm
-    from smartbuild.devices import Connections, select_devices
-    from smartbuild.errors import DeviceError, PartialFailure, SafetyRefusal
+    from smartbuild.model.writes import WriteStatus
 
     app = get_app()
-    dev = select_devices(app, [device])[0]
+    dev = app.session.select([device])[0]
     spec = dev.point(point)
     target = parse_value(dev, point, value)
-    problems = bounds_problems(dev, point, target)
-    if problems:
-        raise SafetyRefusal("refused: " + "; ".join(problems), hint="nothing was written")
     unit = f" {spec.unit}" if spec.unit else ""
-    confirm(
-        app, f"write {target}{unit} to {dev.id}.{point} ({dev.transport} {dev.spec.address})?", yes
+    run_id, outcome = app.run(
+        lambda session: session.write(
+            dev, point, target, confirm=app.confirm(yes), command=f"write {dev.id} {point} {value}"
+        )
     )
-
-    async def go() -> Any:
-        async with Connections(app) as conns:
-            with Run(app, f"write {dev.id} {point} {value}") as run:
-                outcome = (
-                    await apply_writes(
-                        run, conns, [WriteRequest(dev, point, target, "manual write")]
-                    )
-                )[0]
-                run.status = {"written": "ok", "unchanged": "ok"}.get(
-                    outcome.status, outcome.status
-                )
-                return run.id, outcome
-
-    run_id, outcome = run_sync(go())
+    status = outcome.status
     if app.output.json_mode:
         app.output.emit_json({"run": run_id, "outcome": outcome})
     else:
         verb = {
-            "written": "[green]written and verified[/green]",
-            "unchanged": "already at that value: nothing written",
+            WriteStatus.WRITTEN: "[green]written and verified[/green]",
+            WriteStatus.UNCHANGED: "already at that value: nothing written",
         }
+        before = "?" if outcome.before is None else escape_value(outcome.before)
         app.output.print(
-            f"{dev.id}.{point}: {outcome.before} → {outcome.requested}{unit}: "
-            f"{verb.get(outcome.status, outcome.status)} (run {run_id})"
+            f"{escape_value(dev.id)}.{escape_value(point)}: {before} → "
+            f"{escape_value(outcome.requested)}{unit}: {verb.get(status, str(status))} (run {run_id})"
         )
-    if outcome.status == "failed":
-        # the transport's message names the device already; DeviceError adds the name again
-        cause = (outcome.message or "write failed").removeprefix(f"{dev.id}: ")
-        raise DeviceError(dev.id, cause, hint=f"`smartbuild log --run {run_id}`")
-    if outcome.status == "unverified":
-        raise PartialFailure(
-            f"{dev.id}.{point}: {outcome.message}", hint=f"`smartbuild log --run {run_id}`"
-        )
+    code = write_exit_status(outcome)
+    if code:
+        if not app.output.json_mode:  # JSON: the one document above says it all
+            cause = (outcome.message or str(status)).removeprefix(f"{dev.id}: ")
+            app.output.error(
+                f"{dev.id}.{point}: {status}: {cause}", f"`smartbuild log --run {run_id}`"
+            )
+        click.get_current_context().exit(code)
+
+
+def write_exit_status(outcome: Any) -> int:
+    """Return the exit status of one write: 0 done, 3 unreachable, 5 refused, 4 failed."""
+    from smartbuild.model.writes import WriteStatus
+
+    status = outcome.status
+    if status.ok:
+        return int(ExitStatus.OK)
+    if status == WriteStatus.REFUSED and outcome.cause == "unreachable":
+        return int(ExitStatus.UNREACHABLE)
+    if status in (WriteStatus.REFUSED, WriteStatus.CONFLICT):
+        return int(ExitStatus.REFUSED)
+    return int(ExitStatus.PARTIAL)  # rejected, unknown, reverted: the write did not hold
+
+
+def escape_value(value: Any) -> str:
+    """Return a value for display (device text escaped)."""
+    from smartbuild.console import escape
+
+    return escape(f"{value:g}" if isinstance(value, float) else str(value))
 
 
 @click.command()
@@ -272,13 +268,52 @@ def watch(
     count: int | None, duration: float | None,
 ) -> None:  # fmt: skip
     """Follow point values live (a table on a terminal, JSON Lines with --json)."""
-    from smartbuild.aio import run_sync
-    from smartbuild.devices import select_devices
-    from smartbuild.watching import watch_loop
-
     app = get_app()
-    chosen = select_devices(app, device_ids, zones)
+    chosen = app.session.select(device_ids, zones)
     if not chosen:
         raise UsageError("no devices to watch", hint="the site has no enabled devices")
     deadline = time.monotonic() + duration if duration is not None else None
-    run_sync(watch_loop(app, chosen, interval=interval, count=count, deadline=deadline))
+    app.run(lambda session: _watch(app, session, chosen, interval, count, deadline))
+
+
+async def _watch(
+    app: App, session: Any, devices: Sequence[Device], interval: float | None,
+    count: int | None, deadline: float | None,
+) -> None:  # fmt: skip
+    out = app.output
+    latest: dict[tuple[str, str], Reading] = {}
+    live = None
+    if not out.json_mode:
+        from rich.live import Live
+
+        live = Live(_watch_table(latest), console=out.out, auto_refresh=False, transient=False)
+        live.start()
+    try:
+        async for batch in session.watch(
+            devices, interval=interval, count=count, deadline=deadline
+        ):
+            for reading in batch:
+                latest[(reading.device, reading.point)] = reading
+            if out.json_mode:
+                out.emit_jsonl(batch)
+            elif live is not None:
+                live.update(_watch_table(latest), refresh=True)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _watch_table(latest: dict[tuple[str, str], Reading]) -> Any:
+    from rich.table import Table
+
+    from smartbuild.console import escape
+
+    table = Table(title=f"watching {len(latest)} points (Ctrl-C to stop)", title_justify="left")
+    for column in ("device", "point", "value", "age"):
+        table.add_column(column)
+    now = time.time()
+    for (device, point), reading in sorted(latest.items()):
+        table.add_row(
+            escape(device), escape(point), format_value(reading), f"{now - reading.time:.0f}s"
+        )
+    return table

@@ -15,17 +15,7 @@ from smartbuild.errors import ExitStatus, UsageError
 
 
 def _site_profile_dirs(app: App) -> list[Path]:
-    if not app.site_path.exists():
-        return []
-    loaded = app.site()
-    return [loaded.path.parent / p for p in loaded.site.profiles]
-
-
-def _load(app: App, ref: str) -> tuple[Any, Path]:
-    from smartbuild.profiles.loading import load_profile, resolve_profile
-
-    path = resolve_profile(ref, _site_profile_dirs(app))
-    return load_profile(path), path
+    return app.session.profile_dirs()
 
 
 @click.group()
@@ -82,14 +72,6 @@ def validate_profiles(files: tuple[str, ...]) -> None:
         click.get_current_context().exit(int(ExitStatus.USAGE))
 
 
-def _plan(app: App, ref: str, at: str | None, zones: tuple[str, ...], conns: Any) -> Any:
-    from smartbuild.profile_run import live_plan, parse_at
-
-    prof, path = _load(app, ref)
-    moment = parse_at(at, app.site().site.timezone)
-    return prof, path, live_plan(app, conns, prof, moment, list(zones))
-
-
 @profile.command("plan")
 @click.argument("profile_ref", metavar="PROFILE")
 @click.option(
@@ -104,22 +86,16 @@ def _plan(app: App, ref: str, at: str | None, zones: tuple[str, ...], conns: Any
 )
 def plan(profile_ref: str, at: str | None, zones: tuple[str, ...]) -> None:
     """Preview what a profile would change: reads current values, writes nothing."""
-    from smartbuild.aio import run_sync
-    from smartbuild.devices import Connections
-    from smartbuild.profile_run import plan_json, show_plan
+    from smartbuild.commands.plan_view import show_plan
+    from smartbuild.services.plans import plan_json
 
     app = get_app()
-
-    async def go() -> Any:
-        async with Connections(app) as conns:
-            prof, path, coro = _plan(app, profile_ref, at, zones, conns)
-            return prof, path, await coro
-
-    prof, path, live = run_sync(go())
+    live = app.run(lambda session: session.plan(profile_ref, at, zones))
+    assert live.profile is not None
     if app.output.json_mode:
         app.output.emit_json(plan_json(live))
     else:
-        show_plan(app, live, f"plan of {prof.profile} ({path})")
+        show_plan(app, live, f"plan of {live.profile.profile} ({live.path})")
     if live.points_read and len(live.read_errors) == live.points_read:
         click.get_current_context().exit(int(ExitStatus.UNREACHABLE))
 
@@ -152,11 +128,9 @@ def plan(profile_ref: str, at: str | None, zones: tuple[str, ...]) -> None:
 def apply(profile_ref: str, at: str | None, zones: tuple[str, ...], yes: bool, dry_run: bool,
           for_: str | None, pace: float) -> None:  # fmt: skip
     """Apply a profile: plan, confirm, write, read back, journal (exit 0, 3 or 4)."""
-    from smartbuild.aio import run_sync
-    from smartbuild.apply import Run, WriteRequest, apply_writes, confirm
-    from smartbuild.devices import Connections
-    from smartbuild.profile_run import plan_json, show_plan
-    from smartbuild.profiles.loading import file_sha256
+    from smartbuild.commands.plan_view import show_plan
+    from smartbuild.model.writes import WriteStatus
+    from smartbuild.services.plans import plan_json
     from smartbuild.timeparse import parse_duration
 
     app = get_app()
@@ -169,76 +143,55 @@ def apply(profile_ref: str, at: str | None, zones: tuple[str, ...], yes: bool, d
                 f"--for {for_}: an override must last longer than 0 s", hint="e.g. --for 2h"
             )
         expires = time.time() + seconds
-    summary: dict[str, Any] = {}
 
-    async def go() -> None:
-        async with Connections(app) as conns:
-            prof, path, coro = _plan(app, profile_ref, at, zones, conns)
-            live = await coro
-            changes = live.plan.changes()
-            if not out.json_mode:
-                show_plan(app, live, f"apply {prof.profile} ({path})")
-            summary["plan"] = plan_json(live)
-            if not changes:
-                out.info("nothing to change")
-            elif not dry_run:
-                confirm(app, f"write {len(changes)} value(s) to the devices above?", yes)
-            details: dict[str, Any] = {
-                "profile_path": str(path),
-                "profile_sha256": file_sha256(path),
-                "dry_run": dry_run,
-                "expires": expires,
-            }
-            with Run(app, f"profile apply {prof.profile}", **details) as run:
-                summary["run"] = run.id
-                for action in live.plan.actions:
-                    if action.status == "blocked":
-                        run.emit("blocked", action.device, action.point, before=action.current,
-                                 requested=action.target, message="; ".join(action.blocked_by))  # fmt: skip
-                if dry_run or not changes:
-                    run.status = "dry-run" if dry_run else "ok"
-                    summary["outcomes"] = []
-                    return
-                requests = [
-                    WriteRequest(live.devices[a.device], a.point, a.target, a.reason)
-                    for a in changes
-                ]
-                outcomes = await apply_writes(run, conns, requests, pace_s=pace)
-                summary["outcomes"] = outcomes
-                failed = sum(o.status == "failed" for o in outcomes)
-                unverified = sum(o.status == "unverified" for o in outcomes)
-                run.status = (
-                    "ok"
-                    if not (failed or unverified)
-                    else ("failed" if failed == len(outcomes) else "partial")
-                )
+    async def go(session: Any) -> Any:
+        live = await session.plan(profile_ref, at, zones)
+        if not out.json_mode:
+            show_plan(app, live, f"apply {live.profile.profile} ({live.path})")
+        if not live.plan.changes():
+            out.info("nothing to change")
+        return await session.apply(live, confirm=app.confirm(yes), dry_run=dry_run,
+                                   expires=expires, pace_s=pace)  # fmt: skip
 
-    run_sync(go())
-    outcomes = summary.get("outcomes", [])
-    counts = {
-        k: sum(o.status == k for o in outcomes)
-        for k in ("written", "unchanged", "failed", "unverified")
-    }
-    plan_counts = summary["plan"]["counts"]
-    counts["skipped"] = (
-        plan_counts.get("skip-unchanged", 0)
-        + plan_counts.get("skip-deadband", 0)
-        + counts.pop("unchanged")
-    )
+    result = app.run(go)
+    outcomes = result.outcomes
+    counts = {str(k): sum(o.status == k for o in outcomes) for k in WriteStatus}
+    plan = plan_json(result.plan)
+    plan_counts = plan["counts"]
+    counts["skipped"] = plan_counts.get("skip-unchanged", 0) + plan_counts.get("skip-deadband", 0)
     counts["blocked"] = plan_counts.get("blocked", 0)
     if out.json_mode:
-        out.emit_json({"run": summary.get("run"), "dry_run": dry_run, "expires": expires,
-                       "summary": counts, "outcomes": outcomes, "plan": summary["plan"]})  # fmt: skip
+        out.emit_json({"run": result.run, "dry_run": dry_run, "expires": expires,
+                       "summary": counts, "outcomes": outcomes, "plan": plan})  # fmt: skip
     else:
+        from smartbuild.console import escape
+
         for o in outcomes:
-            if o.status in ("failed", "unverified"):
-                out.error(f"{o.device}.{o.point}: {o.status}: {o.message}")
+            if not o.status.ok:
+                out.error(
+                    f"{escape(o.device)}.{escape(o.point)}: {o.status}: {escape(o.message or '')}"
+                )
         out.print(
-            f"run {summary.get('run')}: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+            f"run {result.run}: "
+            + ", ".join(f"{n} {k}" for k, n in counts.items() if n or k == "written")
             + (" (dry run: nothing written)" if dry_run else "")
             + (f"; override expires in {for_}" if for_ else "")
         )  # fmt: skip
-    if counts["failed"] and counts["failed"] == len(outcomes):
-        click.get_current_context().exit(int(ExitStatus.UNREACHABLE))
-    if counts["failed"] or counts["unverified"]:
-        click.get_current_context().exit(int(ExitStatus.PARTIAL))
+    exit_for_outcomes(outcomes)
+
+
+def exit_for_outcomes(outcomes: Any) -> None:
+    """Exit 3 when no device could be reached, 5 on refusals, 4 when some writes failed."""
+    from smartbuild.model.writes import WriteStatus
+
+    bad = [o for o in outcomes if not o.status.ok]
+    if not bad:
+        return
+    ctx = click.get_current_context()
+    if all(o.status == WriteStatus.REFUSED and o.cause == "unreachable" for o in outcomes):
+        ctx.exit(int(ExitStatus.UNREACHABLE))
+    if any(o.status.sent or o.status == WriteStatus.REJECTED for o in bad) or any(
+        o.cause == "unreachable" for o in bad
+    ):
+        ctx.exit(int(ExitStatus.PARTIAL))
+    ctx.exit(int(ExitStatus.REFUSED))

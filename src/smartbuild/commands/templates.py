@@ -13,11 +13,10 @@ from smartbuild.complete import complete_template
 
 def _registry(app: App) -> Any:
     """Return the registry, with site-local templates when a site file is present."""
-    if app.site_path.exists():
-        app.site()
-    for warning in app.registry.warnings:
+    registry = app.session.full_registry()
+    for warning in registry.warnings:
         app.output.warn(warning)
-    return app.registry
+    return registry
 
 
 @click.group()

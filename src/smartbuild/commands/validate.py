@@ -22,9 +22,9 @@ def _validate_site(path: Path, app: App) -> list[str]:
 
 
 def _validate_template(path: Path, app: App) -> list[str]:
-    from smartbuild.templates import load_template
+    from smartbuild.config.templates import load_template
 
-    template = load_template(path)
+    template = load_template(path, app.registry.schemas())
     return [f"template {template.template!r}: {len(template.points)} points"]
 
 

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from smartbuild.transports.modbus import codec as modbus_codec
-from smartbuild.transports.modbus.codec import pdu_address
-
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
-Table = Literal["holding", "input", "coil", "discrete"]
-DataType = Literal[
-    "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string", "bits"
-]
-WordOrder = Literal["ABCD", "CDAB", "BADC", "DCBA"]
-Transport = Literal["modbus", "ble", "mdns"]
-
-# registers per fixed-size type, from the codec's table; a bits point is one register of flags
-REGISTERS: dict[str, int] = {t.lower(): n for t, n in modbus_codec.REGISTERS.items() if n}
-REGISTERS["bits"] = 1
+# A number that must be a real number: NaN compares False with every bound and inf passes any
+# maximum, so neither may reach a bound, a scale or an offset.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Closed(BaseModel):
@@ -29,7 +19,8 @@ class Closed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _regex(value: str | None) -> str | None:
+def check_regex(value: str | None) -> str | None:
+    """Return value when it is a valid regular expression (None passes); raise ValueError if not."""
     if value is not None:
         try:
             re.compile(value)
@@ -38,108 +29,39 @@ def _regex(value: str | None) -> str | None:
     return value
 
 
-class ModbusIdentify(Closed):
-    """How a Modbus device proves it is this template (all given rules must match)."""
-
-    vendor_name: str | None = None
-    product_code: str | None = None
-    revision: str | None = None
-    product_name: str | None = None
-    model_name: str | None = None
-    server_id: str | None = None
-    sunspec: list[int] | None = None  # SunSpec model ids that must be present
-    probe: ProbeRule | None = None
-
-    _re = field_validator(
-        "vendor_name", "product_code", "revision", "product_name", "model_name", "server_id"
-    )(_regex)
-
-
-class ProbeRule(Closed):
-    """A known register read whose value must be plausible."""
-
-    point: str
-    min: float | None = None
-    max: float | None = None
-    equals: float | None = None
-
-
-class MdnsIdentify(Closed):
-    """An mDNS service type plus TXT regexes that identify this template."""
-
-    type: str
-    txt: dict[str, str] = {}
-    name: str | None = None
-
-
-class BleIdentify(Closed):
-    """BLE advert properties that identify this template."""
-
-    manufacturer_id: int | None = None
-    service_uuid: str | None = None
-    service_data_uuid: str | None = None
-    name: str | None = None
-    decoder_type: str | None = None  # the decoder's device type, e.g. "BTHome", "LYWSDCD02"
-
-    _re = field_validator("name")(_regex)
-
-
-class Identify(Closed):
-    """Identification rules per protocol."""
-
-    modbus: ModbusIdentify | None = None
-    mdns: MdnsIdentify | None = None
-    ble: BleIdentify | None = None
+ValueKind = Literal["number", "integer", "bool", "text"]
 
 
 class Defaults(Closed):
-    """Defaults that apply to every point and to devices using the template."""
+    """Defaults every device of a template starts from (a family adds its own)."""
 
-    address_base: Literal[0, 1, "modicon"] = 0
-    word_order: WordOrder = "ABCD"
-    max_gap: int = Field(10, ge=0, le=120)
-    poll_interval: float = Field(10.0, gt=0)
+    poll_interval: float = Field(10.0, gt=0, allow_inf_nan=False)
     timeout: float = Field(1.0, gt=0, le=60)
     retries: int = Field(1, ge=0, le=10)
-    pause_ms: float = Field(0, ge=0, le=10_000)
-    connect_delay_ms: float = Field(0, ge=0, le=60_000)
-    max_read_registers: int = Field(125, ge=1, le=125)
-    # BLE: the longest advertising interval of the device (s); sizes default scans and waits
-    advert_interval: float | None = Field(None, gt=0, le=10.24)
+    # seconds between a verified write and the final read-back that catches a device changing
+    # the value back (an EV charger refusing a current applies its own on the next cycle)
+    settle: float = Field(0.5, ge=0, le=60)
 
 
 class PointSpec(Closed):
-    """One point of a device: where it lives, how it is encoded, what it means."""
+    """What every point means, whatever carries it: unit, role, bounds, scaling.
+
+    A transport family subclasses it with where the point lives (a register, a characteristic, a
+    TXT key) and says how the device stores the value: ``value_kind`` and ``step``.
+    """
 
     description: str | None = None
-    # Modbus
-    table: Table | None = None
-    address: int | None = Field(None, ge=0, le=465_535)
-    type: DataType = "uint16"
-    length: int | None = Field(None, ge=1, le=125)  # registers, for strings
-    bit: int | None = Field(None, ge=0, le=15)
-    word_order: WordOrder | None = None
-    # BLE
-    service: str | None = None
-    characteristic: str | None = None
-    advert: str | None = None  # a decoded advert measurement, e.g. "temperature"
-    ble_format: (
-        Literal["uint8", "int8", "uint16le", "int16le", "uint32le", "int32le", "float32le", "utf8"]
-        | None
-    ) = None
-    # mDNS
-    txt: str | None = None
-    # meaning and safety
-    scale: float = 1.0
-    sf: str | None = None  # SunSpec: value x 10^(this other point's value)
-    offset: float = 0.0
+    scale: Finite = 1.0
+    offset: Finite = 0.0
     unit: str | None = None
     role: str | None = None
     writable: bool = False
-    min: float | None = None
-    max: float | None = None
+    min: Finite | None = None
+    max: Finite | None = None
     enum: dict[int, str] | None = None
-    poll_interval: float | None = Field(None, gt=0)
+    poll_interval: float | None = Field(None, gt=0, allow_inf_nan=False)
+    settle: float | None = Field(None, ge=0, le=60)  # this point's own settle time (s)
+    tolerance: Finite | None = Field(None, ge=0)  # values this close are the same (floats)
 
     @model_validator(mode="after")
     def _bounds(self) -> PointSpec:
@@ -149,110 +71,62 @@ class PointSpec(Closed):
             raise ValueError("scale must not be 0")
         return self
 
-    def register_count(self) -> int:
-        """Return how many registers (or bits) the point occupies."""
-        if self.table in ("coil", "discrete"):
-            return 1
-        if self.type == "string":
-            return self.length or 1
-        return REGISTERS[self.type]
+    def value_kind(self) -> ValueKind:
+        """Return what the device holds: a number, a whole number of steps, a switch or text."""
+        return "number"
+
+    def step(self) -> float | None:
+        """Return the smallest change the device can hold (engineering units), None if continuous."""
+        return None
+
+    def unencodable(self, value: float) -> str | None:
+        """Return why the device's encoding cannot hold a value (out of its type's range)."""
+        return None
 
 
 class Template(Closed):
-    """A device template: a register or characteristic map with meanings."""
+    """A device template: a point map with meanings. Each transport family subclasses it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    # the family that serves templates of this class (set by the family's subclass)
+    family: ClassVar[Any] = None
 
     template: Name
     title: str
     vendor: str | None = None
     model: str | None = None
-    transport: Transport
-    source: str | None = None  # where the register map comes from
-    identify: Identify | None = None
+    transport: str
+    source: str | None = None  # where the point map comes from
+    identify: Any = None
     defaults: Defaults = Defaults()
     points: dict[str, PointSpec] = {}
 
     @field_validator("points")
     @classmethod
     def _check_points(cls, points: dict[str, PointSpec], info: Any) -> dict[str, PointSpec]:
-        transport = info.data.get("transport")
-        base = (info.data.get("defaults") or Defaults()).address_base
-        problems = []
-        for name, p in points.items():
-            if transport == "modbus":
-                if p.table is None or p.address is None:
-                    problems.append(f"{name!r}: a Modbus point needs 'table' and 'address'")
-                    continue
-                if p.writable and p.table in ("input", "discrete"):
-                    problems.append(f"{name!r}: {p.table} points are read-only; remove 'writable'")
-                if p.type == "string" and not p.length:
-                    problems.append(f"{name!r}: a string point needs 'length' (registers)")
-                if p.table in ("coil", "discrete") and p.type not in ("uint16", "bits"):
-                    problems.append(f"{name!r}: {p.table} points hold single bits; drop 'type'")
-                if not 0 <= pdu_address(p.address, base) <= 65_535:
-                    problems.append(
-                        f"{name!r}: address {p.address} is outside 0-65535 on the wire "
-                        f"(address_base {base!r})"
-                    )
-            elif transport == "ble" and not (p.advert or p.characteristic):
-                problems.append(f"{name!r}: a BLE point needs 'advert' or 'characteristic'")
-            elif transport == "mdns" and not p.txt:
-                problems.append(f"{name!r}: an mDNS point needs 'txt'")
-        from smartbuild.profiles.roles import ROLES
+        from smartbuild.model.roles import ROLES
         from smartbuild.suggest import did_you_mean
 
+        problems = []
         for name, p in points.items():
             if p.role is not None and p.role not in ROLES:
                 problems.append(
                     f"{name!r}: unknown role {p.role!r}.{did_you_mean(p.role, ROLES)}"
                     " (docs/templates.md lists the roles)"
                 )
-            if p.sf is not None and p.sf not in points:
-                problems.append(
-                    f"{name!r}: scale-factor point {p.sf!r} is not a point of this template"
-                )
-        if transport == "modbus":
-            problems.extend(_overlaps(points, base))
+        problems.extend(cls.check_points(points, info.data))
         if problems:
             raise ValueError("; ".join(problems))
         return points
 
-    def pdu_address(self, point: PointSpec) -> int:
-        """Return the on-wire PDU address of a Modbus point."""
-        assert point.address is not None
-        base = self.defaults.address_base
-        return pdu_address(point.address, base)
+    @classmethod
+    def check_points(cls, points: dict[str, Any], fields: dict[str, Any]) -> list[str]:
+        """Return problems across points only the family can see (overlaps, addresses).
 
-    def word_order(self, point: PointSpec) -> str:
-        """Return the word order of a point (its own or the template default)."""
-        return point.word_order or self.defaults.word_order
-
-
-def _overlaps(points: dict[str, PointSpec], base: Any) -> list[str]:
-    spans: dict[str, list[tuple[int, int, str, int | None]]] = {}
-    for name, p in points.items():
-        if p.table is None or p.address is None:
-            continue
-        start = p.address
-        spans.setdefault(p.table, []).append((start, start + p.register_count(), name, p.bit))
-    problems = []
-    for table, items in spans.items():
-        items.sort()
-        reach, owner, owner_bit = -1, "", None  # furthest end so far and the point that reaches it
-        for start, end, name, bit in items:
-            if start < reach and not (
-                bit is not None and owner_bit is not None and bit != owner_bit
-            ):
-                problems.append(
-                    f"{name!r} overlaps {owner!r} in the {table} table at address {start}"
-                )
-            if end > reach:
-                reach, owner, owner_bit = end, name, bit
-    return problems
-
-
-ModbusIdentify.model_rebuild()
+        ``fields`` holds the template's other fields, validated already (defaults, identify).
+        """
+        return []
 
 
 class ZoneSpec(Closed):

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smartbuild.config.locate import load_model
 from smartbuild.config.schema import Site
 from smartbuild.config.yamlload import Document
 from smartbuild.errors import ConfigError, Problem
-from smartbuild.registry import Registry
 from smartbuild.suggest import did_you_mean
 
-BUILTIN_TRANSPORTS = ("modbus-tcp", "modbus-rtu", "ble", "mdns")
-TRANSPORT_FAMILY = {"modbus-tcp": "modbus", "modbus-rtu": "modbus", "ble": "ble", "mdns": "mdns"}
+if TYPE_CHECKING:
+    from smartbuild.services.registry import Registry
 
 
 @dataclass
@@ -53,7 +53,7 @@ def load_site(path: Path, registry: Registry) -> LoadedSite:
 def check_site(site: Site, doc: Document, registry: Registry) -> list[Problem]:
     """Return problems with references: templates, zones, transports, addresses."""
     problems: list[Problem] = []
-    transports = sorted({*BUILTIN_TRANSPORTS, *registry.transports})
+    transports = sorted(registry.transports)
     for zone_id, zone in site.zones.items():
         if site.buildings and zone.building not in site.buildings:
             problems.append(
@@ -83,8 +83,8 @@ def check_site(site: Site, doc: Document, registry: Registry) -> list[Problem]:
                 )
             )
         else:
-            family = TRANSPORT_FAMILY.get(dev.transport)
-            if family and template.value.transport != family:
+            family = registry.family_of(dev.transport)
+            if family is not None and template.value.transport != family.name:
                 problems.append(
                     doc.problem(
                         (*at, "transport"),
@@ -98,19 +98,7 @@ def check_site(site: Site, doc: Document, registry: Registry) -> list[Problem]:
                     (*at, "zone"), f"unknown zone {dev.zone!r}.{did_you_mean(dev.zone, site.zones)}"
                 )
             )
-        if dev.transport == "modbus-tcp":
-            problems.extend(_check_host_port(doc, (*at, "address"), dev.address))
-        if dev.transport == "modbus-rtu" and dev.unit is None:
-            problems.append(doc.problem(at, "a Modbus RTU device needs 'unit' (1-247)"))
+        if dev.transport in transports:
+            for key, message in registry.transport_class(dev.transport).check_device(dev):
+                problems.append(doc.problem((*at, *key), message))
     return problems
-
-
-def _check_host_port(doc: Document, path: tuple[str, ...], address: str) -> list[Problem]:
-    host, _, port = address.rpartition(":") if address.count(":") == 1 else (address, "", "")
-    if not host:
-        host, port = address, ""
-    if port and not (port.isdigit() and 0 < int(port) < 65536):
-        return [
-            doc.problem(path, f"invalid port in {address!r}; write host:port, e.g. 127.0.0.1:502")
-        ]
-    return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from smartbuild.profiles.roles import ROLES
+from smartbuild.model.roles import ROLES
 from smartbuild.profiles.targets import TargetInput, parse_target
 from smartbuild.profiles.timespec import parse_days
 from smartbuild.profiles.validation import (

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from smartbuild.model.roles import ROLES, normalize_unit
 from smartbuild.profiles.comfort import ComfortBand, ComfortUnavailable, band_at
 from smartbuild.profiles.energy import PriceAt, ShedDecision, preheat_at, price_at, shed_at
-from smartbuild.profiles.roles import ROLES, normalize_unit
 from smartbuild.profiles.schedule import CompiledSchedule, ModeDecision, site_time
 from smartbuild.profiles.schema import AppliesTo, Profile
 

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from smartbuild.errors import ConfigError, Problem
+from smartbuild.model.roles import ROLES, check_role
 from smartbuild.profiles import comfort as comfort_data
 from smartbuild.profiles.energy_spec import EnergySpec, Preheat, ShedStep, Tariff, TariffZone
-from smartbuild.profiles.roles import ROLES, check_role
 from smartbuild.profiles.schedule_spec import ExceptionSpec, ScheduleSpec, Window
 from smartbuild.profiles.targets import Target, TargetInput, parse_target
 from smartbuild.profiles.timespec import parse_month_day

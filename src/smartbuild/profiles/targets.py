@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
-from smartbuild.profiles.roles import Role, normalize_unit
+from smartbuild.model.roles import Role, normalize_unit
 
 if TYPE_CHECKING:
     from smartbuild.profiles.comfort import ComfortBand

@@ -14,7 +14,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from smartbuild.profiles.roles import check_role
+from smartbuild.model.roles import check_role
 from smartbuild.profiles.timespec import format_hhmm, parse_hhmm
 from smartbuild.suggest import did_you_mean
 

@@ -1,4 +1,4 @@
-"""Start `smartbuild sim` as a child process and run smartbuild commands in-process against it.
+"""Start `smartbuild sim` as a child process, wait until it serves, and stop it cleanly.
 
 Used by ``smartbuild demo``, the benchmarks and the tests: the simulator runs exactly as a user
 starts it (a separate process with its own event loop), and each command runs through the real
@@ -7,9 +7,6 @@ CLI with its JSON output captured.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import os
 import random
 import signal
@@ -130,48 +127,3 @@ class SimProcess:
                 if probe.connect_ex((host, self.port)) == 0:
                     report["leftovers"].append(f"a listener on {host}:{self.port}")
         return report
-
-
-@dataclass
-class CliResult:
-    """What one in-process smartbuild command returned."""
-
-    args: list[str]
-    exit_code: int
-    data: Any  # the JSON document on stdout (None when there was none)
-    stdout: str
-    stderr: str
-    seconds: float
-
-
-def run_cli(args: list[str], *, env: dict[str, str] | None = None) -> CliResult:
-    """Run ``smartbuild ARGS`` in this process (real command code), capturing its output."""
-    from smartbuild.cli import cli
-
-    out, err = io.StringIO(), io.StringIO()
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    started = time.monotonic()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = cli.main(args=list(args), prog_name="smartbuild", standalone_mode=False)
-            except SystemExit as exit_:  # a command that calls sys.exit itself
-                code = exit_.code if isinstance(exit_.code, int) else 1
-            except Exception as error:  # usage errors click raises outside the error boundary
-                err.write(f"error: {error}\n")
-                code = getattr(error, "exit_code", 1)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    text = out.getvalue()
-    try:
-        data = json.loads(text) if text.strip() else None
-    except ValueError:
-        data = None
-    return CliResult(
-        list(args), int(code or 0), data, text, err.getvalue(), time.monotonic() - started
-    )

@@ -126,7 +126,10 @@ class Simulator:
 
         o = self.options
         t0 = time.monotonic()
-        templates = modbus_templates()
+        from smartbuild.services.registry import builtin_registry
+
+        every = builtin_registry().template_values()  # mDNS and BLE devices are announced too
+        templates = modbus_templates({n: t for n, t in every.items() if t.transport == "modbus"})
         count = 3 + 2 * o.zones + len(MDNS_RULES) + 1  # upper bound of addresses needed
         try:
             hosts = loopback_hosts(count, o.base)
@@ -146,10 +149,10 @@ class Simulator:
         if mdns:
             from smartbuild.sim.peers.announce import site_entries
 
-            extra += site_entries(mdns, templates, [z.id for z in b.zones])
+            extra += site_entries(mdns, every, [z.id for z in b.zones])
         ble = await self._start_ble(b)
         if ble is not None:
-            extra += ble.site_entries(templates)
+            extra += ble.site_entries(every)
         site_text = b.site_yaml(extra)
         site_path = None
         if o.site_out is not None:

@@ -1,127 +1,133 @@
-"""What every transport provides, and the data that crosses the transport boundary.
+"""The open transport contract: what a transport family declares and what each transport does.
 
-A transport is created once per command run, shared by all devices it serves (so Modbus TCP devices
-behind one gateway share one connection), and closed at the end. All methods are async; the CLI
-reaches them through ``smartbuild.aio.run_sync`` only.
+A **family** owns a template format (``transport: modbus`` in a template) and identification:
+its template schema (point, identify-rule and defaults schemas), its matcher and how people see a
+candidate's identity. A **transport** of the family reaches devices (``modbus-tcp`` and
+``modbus-rtu`` both serve Modbus templates): read, write, optionally discover (with typed options
+that declare their own command-line flags) and follow (values pushed by the device).
+
+A transport is created once per session, shared by all devices it serves (so Modbus TCP devices
+behind one gateway share one connection), and closed at the end. All methods are async.
+docs/plugins.md walks through a complete family.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from smartbuild.model.device import Candidate, Device, DeviceStats, Reading
+
 if TYPE_CHECKING:
-    from smartbuild.config.schema import DeviceSpec, PointSpec, Template
+    import asyncio
+
+    from smartbuild.config.schema import DeviceSpec, Template
+
+
+class TransportFamily:
+    """A template format and the way devices of it are identified."""
+
+    name: ClassVar[str] = ""  # the template's `transport:` value, e.g. "modbus"
+    template_schema: ClassVar[type[Template]]  # a Template subclass: its point/identify schemas
+    identity_fields: ClassVar[tuple[str, ...]] = ()  # candidate identity keys shown to people
+
+    @classmethod
+    def match(cls, template: Template, candidate: Candidate) -> list[str] | None:
+        """Return the rules of the template that matched the candidate (all must), or None."""
+        return None
+
+    @classmethod
+    def describe(cls, candidate: Candidate) -> str:
+        """Return a one-line identity of a candidate for tables."""
+        parts = [candidate.identity.get(k) for k in cls.identity_fields]
+        return " ".join(str(p) for p in parts if p)
 
 
 @dataclass(frozen=True)
-class Device:
-    """A device of the site with its template resolved."""
+class OptionSpec:
+    """A command-line flag of a discover option (faces turn it into their own option type)."""
 
-    id: str
-    spec: DeviceSpec
-    template: Template
+    flags: tuple[str, ...]  # e.g. ("--modbus",)
+    help: str
+    type: Any = str  # str, int, float or a tuple of choices
+    multiple: bool = False
+    is_flag: bool = False
+    metavar: str | None = None
+    range: tuple[float | None, float | None] | None = None  # inclusive bounds for numbers
+    show_default: bool = False
 
-    @property
-    def transport(self) -> str:
-        """Return the transport name (modbus-tcp, modbus-rtu, ble, mdns, ...)."""
-        return self.spec.transport
 
-    def point(self, name: str) -> PointSpec:
-        """Return a point of the device's template or raise a helpful error."""
-        from smartbuild.errors import UsageError
-        from smartbuild.suggest import did_you_mean
-
-        try:
-            return self.template.points[name]
-        except KeyError:
-            raise UsageError(
-                f"{self.id}: no point {name!r} in template {self.template.template!r}."
-                f"{did_you_mean(name, self.template.points)}",
-                hint=f"`smartbuild templates show {self.template.template}` lists its points",
-            ) from None
-
-    def setting(self, name: str) -> Any:
-        """Return a communication setting: the device's own, else the template default."""
-        own = getattr(self.spec, name, None)
-        return own if own is not None else getattr(self.template.defaults, name)
+def option(
+    default: Any = None, *, spec: OptionSpec, parse: Callable[[Any], Any] | None = None
+) -> Any:
+    """Declare a discover option field with its flag (and a parser from the flag's raw value)."""
+    factory: dict[str, Any] = (
+        {"default_factory": list} if default is None and spec.multiple else {"default": default}
+    )
+    return field(metadata={"spec": spec, "parse": parse}, **factory)
 
 
 @dataclass(frozen=True)
-class Reading:
-    """One point value read from a device, in engineering units, or the error that prevented it."""
+class DiscoverOptions:
+    """Base of a transport's typed discover options (a frozen dataclass of `option()` fields).
 
-    device: str
-    point: str
-    value: Any = None
-    unit: str | None = None
-    raw: Any = None
-    text: str | None = None  # enum label, when the template has one
-    error: str | None = None
-    time: float = field(default_factory=time.time)
+    ``ACTIVATE`` names the field whose flag asks for this transport; a transport with
+    ``BY_DEFAULT`` runs when no transport is asked for by name.
+    """
 
-    @property
-    def ok(self) -> bool:
-        """Return True when the value was read."""
-        return self.error is None
+    ACTIVATE: ClassVar[str] = ""
+    BY_DEFAULT: ClassVar[bool] = False
 
-    def to_json(self) -> dict[str, Any]:
-        """Return JSON-ready data."""
-        data = {"device": self.device, "point": self.point, "value": self.value, "unit": self.unit}
-        if self.text is not None:
-            data["text"] = self.text
-        if self.raw is not None:
-            data["raw"] = self.raw
-        if self.error is not None:
-            data["error"] = self.error
-        data["time"] = self.time
-        return data
+    @classmethod
+    def specs(cls) -> list[tuple[str, OptionSpec, Any]]:
+        """Return (field name, flag spec, default) of every option."""
+        out = []
+        for f in dataclasses.fields(cls):
+            spec = f.metadata.get("spec")
+            if spec is not None:
+                default = [] if f.default is dataclasses.MISSING else f.default
+                out.append((f.name, spec, default))
+        return out
 
+    @classmethod
+    def from_flags(cls, values: Mapping[str, Any]) -> DiscoverOptions:
+        """Build the options from raw flag values keyed by field name (parsers applied)."""
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in values:
+                continue
+            raw = values[f.name]
+            parse = f.metadata.get("parse")
+            # a parser reads what a person typed; values built in code pass as they are
+            kwargs[f.name] = parse(raw) if parse is not None and isinstance(raw, str) else raw
+        return cls(**kwargs)
 
-@dataclass(frozen=True)
-class Candidate:
-    """Something discovery found, before or after it is matched to a template."""
+    def check(self) -> None:
+        """Raise a SmartbuildError when these options must not run (before anything is sent)."""
 
-    transport: str  # modbus-tcp, modbus-rtu, ble, mdns
-    address: str  # host:port, serial port, BLE address, mDNS host:port
-    unit: int | None = None
-    name: str | None = None
-    identity: dict[str, Any] = field(default_factory=dict)  # what the device said about itself
-    template: str | None = None
-    matched_by: str | None = None  # how the template was chosen, for people
-    serial: dict[str, Any] | None = None  # baud rate etc. for RTU
-    extra: dict[str, Any] = field(default_factory=dict)  # readings, RSSI, services, ...
-
-    @property
-    def key(self) -> str:
-        """Return the identity of the candidate in an inventory (merge key)."""
-        unit = f"#{self.unit}" if self.unit is not None else ""
-        return f"{self.transport}:{self.address}{unit}"
-
-    def to_json(self) -> dict[str, Any]:
-        """Return JSON-ready data."""
-        from dataclasses import asdict
-
-        return asdict(self)
+    def active(self) -> bool:
+        """Return True when this transport was asked for."""
+        value = getattr(self, self.ACTIVATE, None) if self.ACTIVATE else None
+        return bool(value)
 
 
 @dataclass
-class DeviceStats:
-    """Per-device request counters shown in `--json` output."""
+class DiscoverContext:
+    """What a discovering transport gets besides its options."""
 
-    requests: int = 0
-    errors: int = 0
-    timeouts: int = 0
-    last_error: str | None = None
+    templates: Mapping[str, Template]  # every template the session knows, by name
+    progress: Callable[[str], None] = lambda text: None
+    stop: asyncio.Event | None = None  # set by the caller to end an open-ended discovery early
 
 
 class Transport:
-    """Base class of transports; a plugin registers subclasses with register_transports."""
+    """Base class of transports; a plugin registers subclasses with ``register_transports``."""
 
     name: ClassVar[str] = ""
-    family: ClassVar[str] = ""  # the template transport it serves: modbus, ble or mdns
+    family: ClassVar[type[TransportFamily]]
+    discover_options: ClassVar[type[DiscoverOptions] | None] = None
 
     def __init__(self, warn: Callable[[str], None] | None = None) -> None:
         self.warn = warn or (lambda message: None)
@@ -136,12 +142,46 @@ class Transport:
         raise _unsupported(self.name, "read points")
 
     async def write(self, device: Device, point: str, value: Any) -> None:
-        """Write one point (engineering units); raise DeviceError on failure."""
+        """Write one point (engineering units).
+
+        Raise ``DeviceRejected`` when the device answered with an exception (known not applied),
+        ``DeviceError`` when the request may not have arrived or its answer was lost.
+        """
         raise _unsupported(self.name, "write points")
 
-    async def discover(self, options: dict[str, Any], found: Callable[[Candidate], None]) -> None:
+    @classmethod
+    def check_device(cls, spec: DeviceSpec) -> list[tuple[tuple[str, ...], str]]:
+        """Return problems of a site device entry for this transport: (key path, message)."""
+        return []
+
+    async def resolution(self, device: Device, point: str) -> float | None:
+        """Return the step of values the device holds for a point (None: continuous).
+
+        The template knows it for plain integer encodings; a transport whose devices scale values
+        themselves (SunSpec scale factors) reads what it needs to know the real step.
+        """
+        return device.point(point).step()
+
+    async def discover(
+        self, options: DiscoverOptions, context: DiscoverContext, found: Callable[[Candidate], None]
+    ) -> None:
         """Find devices and report each Candidate through found()."""
         raise _unsupported(self.name, "discover devices")
+
+    @classmethod
+    def follow_options(
+        cls, addresses: Sequence[str], asked: DiscoverOptions | None
+    ) -> DiscoverOptions | None:
+        """Return options to discover endpoints another transport found (None: not supported).
+
+        A candidate names such endpoints in ``extra["endpoints"]`` as ``{transport: [address]}``
+        (an mDNS service announcing a Modbus TCP port, say).
+        """
+        return None
+
+    async def follow(self, devices: Sequence[Device], emit: Callable[[Reading], None]) -> None:
+        """Stream values the devices push (adverts, notifications) until cancelled; optional."""
+        return None
 
     async def aclose(self) -> None:
         """Release connections, sockets and buses."""
@@ -151,3 +191,16 @@ def _unsupported(transport: str, what: str) -> Exception:
     from smartbuild.errors import UsageError
 
     return UsageError(f"the {transport} transport cannot {what}")
+
+
+__all__ = [
+    "Candidate",
+    "DeviceStats",
+    "DiscoverContext",
+    "DiscoverOptions",
+    "OptionSpec",
+    "Reading",
+    "Transport",
+    "TransportFamily",
+    "option",
+]

@@ -10,7 +10,6 @@ import pytest
 
 from smartbuild.config.schema import DeviceSpec, Template
 from smartbuild.errors import UsageError
-from smartbuild.identify import match_modbus
 from smartbuild.sim.building.site import (
     SLOTS,
     SimBuilding,
@@ -21,6 +20,7 @@ from smartbuild.sim.building.site import (
 from smartbuild.sim.peers.pointmap import PointMap
 from smartbuild.transports.base import Device
 from smartbuild.transports.modbus import codec as modbus_codec
+from smartbuild.transports.modbus.family import match_modbus
 from smartbuild.transports.modbus.transport import _apply_sf, decode_point
 
 TEMPLATES = modbus_templates()
@@ -156,7 +156,7 @@ points:
 
 
 def test_a_new_template_with_known_roles_just_works(tmp_path: Path) -> None:
-    from smartbuild.templates import load_template
+    from smartbuild.services.registry import load_template_file as load_template
 
     path = tmp_path / "other-stat.yaml"
     path.write_text(NEW_THERMOSTAT)
@@ -241,8 +241,8 @@ def test_zone_layout_and_bad_counts() -> None:
 
 def test_site_file_validates_with_zones_and_devices(tmp_path: Path, building: SimBuilding) -> None:
     from smartbuild.config.site import load_site
-    from smartbuild.plugins import get_plugin_manager
-    from smartbuild.registry import build_registry
+    from smartbuild.services.plugins import get_plugin_manager
+    from smartbuild.services.registry import build_registry
 
     path = tmp_path / "site.yaml"
     path.write_text(building.site_yaml([("ble-x", {"template": "bthome-sensor", "transport": "ble",

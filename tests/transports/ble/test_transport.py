@@ -14,19 +14,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartbuild.config.schema import DeviceSpec, PointSpec, Template
+from smartbuild.config.schema import DeviceSpec
 from smartbuild.errors import DeviceError, SafetyRefusal, SmartbuildError, UsageError
-from smartbuild.identify import identify_device
+from smartbuild.services.identify import identify_device
+from smartbuild.services.registry import load_template_file as load_template
 from smartbuild.sim.peers import adverts
 from smartbuild.sim.peers.bluez import BlueZService, SimBleDevice, sensor_device
 from smartbuild.sim.peers.bluez_devices import SETPOINT_CHAR_UUID
 from smartbuild.sim.peers.dbusd import PrivateBus
-from smartbuild.templates import TEMPLATE_DIR, load_template
-from smartbuild.transports.base import Candidate, Device, Reading
+from smartbuild.templates import TEMPLATE_DIR
+from smartbuild.transports.base import Candidate, Device, DiscoverContext, Reading
 from smartbuild.transports.ble import decode as ble_decode
 from smartbuild.transports.ble.decode import AdvertData, Measurement, decode_advert
 from smartbuild.transports.ble.discovery import make_candidate
+from smartbuild.transports.ble.family import BleOptions
 from smartbuild.transports.ble.scan import ble_error, default_duration, passive_patterns
+from smartbuild.transports.ble.schema import BlePoint as PointSpec
+from smartbuild.transports.ble.schema import BleTemplate as Template
 from smartbuild.transports.ble.transport import BleTransport
 from smartbuild.transports.ble.values import decode_value, encode_value
 
@@ -111,7 +115,7 @@ def test_decoded_values_carry_units_and_roles() -> None:
 
 
 def test_decoded_roles_are_in_the_role_vocabulary() -> None:
-    from smartbuild.profiles.roles import ROLES
+    from smartbuild.model.roles import ROLES
 
     assert set(ble_decode.ROLES.values()) <= set(ROLES)
     assert ble_decode.units()["co2"] == "ppm"  # from bleparser's own BTHome table
@@ -350,8 +354,10 @@ async def transport() -> AsyncIterator[tuple[BleTransport, list[str]]]:
 
 async def discover(t: BleTransport, **options: Any) -> dict[str, Candidate]:
     found: dict[str, Candidate] = {}
-    options = {"templates": BLE_TEMPLATES, "duration": 1.0, **options}
-    await t.discover(options, lambda c: found.__setitem__(c.address, c))
+    settings = BleOptions(**{"duration": 1.0, **options})
+    await t.discover(
+        settings, DiscoverContext(BLE_TEMPLATES), lambda c: found.__setitem__(c.address, c)
+    )
     return found
 
 

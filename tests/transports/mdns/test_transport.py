@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from smartbuild.config.schema import DeviceSpec, PointSpec
+from smartbuild.config.schema import DeviceSpec
 from smartbuild.errors import SmartbuildError, UsageError
+from smartbuild.services.registry import load_template_file as load_template
 from smartbuild.sim.peers.mdns import (
     Announcement,
     MdnsResponder,
@@ -25,11 +26,13 @@ from smartbuild.sim.peers.mdns import (
     spread,
     with_tag,
 )
-from smartbuild.templates import TEMPLATE_DIR, load_template
-from smartbuild.transports.base import Candidate, Device
+from smartbuild.templates import TEMPLATE_DIR
+from smartbuild.transports.base import Candidate, Device, DiscoverContext
 from smartbuild.transports.mdns.catalogue import identify
+from smartbuild.transports.mdns.family import MdnsOptions
 from smartbuild.transports.mdns.interfaces import IFF_MULTICAST, IFF_UP, resolve_interfaces
 from smartbuild.transports.mdns.records import MdnsDevice, MdnsService
+from smartbuild.transports.mdns.schema import MdnsPoint as PointSpec
 from smartbuild.transports.mdns.transport import (
     MdnsTransport,
     device_candidate,
@@ -77,9 +80,9 @@ class Recorder:
             if until is not None and until(self):
                 stop.set()
 
-        options = {"interfaces": LO, "timeout": 8.0, "progress": self.progress.append,
-                   "stop": stop, **options}  # fmt: skip
-        await self.transport.discover(options, found)
+        settings = MdnsOptions(**{"interfaces": LO, "timeout": 8.0, **options})
+        context = DiscoverContext({}, self.progress.append, stop)
+        await self.transport.discover(settings, context, found)
 
     def ours(self, tag: str) -> dict[str, Candidate]:
         """Return the last report of each device whose host carries the tag."""
@@ -117,7 +120,7 @@ async def test_discover_reports_every_catalogue_device_identified(
         assert candidate.extra["addresses"] == list(item.addresses)
         assert candidate.extra["interfaces"] == LO
         assert [s["port"] for s in candidate.extra["services"]] == [item.port]
-        endpoint = candidate.extra.get("modbus_endpoint")
+        endpoint = (candidate.extra.get("endpoints") or {}).get("modbus-tcp", [None])[0]
         assert endpoint == (f"{item.addresses[0]}:{item.port}" if item.rule == "modbus" else None)
     assert found[f"living-room-air-{tag}.local:6053"].name == "Living Room Air"
     assert not [w for w in rec.warnings if tag in w]
@@ -361,8 +364,8 @@ def test_mdns_templates_are_shipped_with_identify_blocks_and_txt_points() -> Non
 
 
 def test_templates_match_through_identify_device_on_each_types_own_txt() -> None:
-    from smartbuild.config.schema import Template
-    from smartbuild.identify import identify_device
+    from smartbuild.services.identify import identify_device
+    from smartbuild.transports.mdns.schema import MdnsTemplate as Template
 
     host = "duo.local."
     shelly = MdnsService("_shelly._tcp.local.", "Duo._shelly._tcp.local.", host, ("127.0.0.1",),

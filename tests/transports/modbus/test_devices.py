@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 import pytest
 
 from smartbuild.config.schema import DeviceSpec
+from smartbuild.services.registry import load_template_file as load_template
 from smartbuild.sim.peers.modbus_farm import ModbusFarm, ServerSpec, SimUnit
-from smartbuild.templates import TEMPLATE_DIR, load_template
+from smartbuild.templates import TEMPLATE_DIR
 from smartbuild.transports.base import Device
 from smartbuild.transports.modbus.plan import plan_reads
 from smartbuild.transports.modbus.sunspec import model_points

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from smartbuild.errors import UsageError
-from smartbuild.profiles.roles import ROLES, normalize_unit
+from smartbuild.model.roles import ROLES, normalize_unit
 from smartbuild.sim.building.physics import Building, HvacMode, VentilationMode
 
 if TYPE_CHECKING:
-    from smartbuild.config.schema import PointSpec, Template
+    from smartbuild.transports.modbus.schema import ModbusPoint as PointSpec
+    from smartbuild.transports.modbus.schema import ModbusTemplate as Template
 
 RUNNING_MEAN_TAU_S = 4 * 86400.0  # EN 16798-1 running mean with alpha 0.8 ~ a 4-day EWMA
 ROLE_DEFAULTS: dict[str, float] = {

@@ -13,8 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from smartbuild.profile_run import SITE_ROLES
 from smartbuild.profiles.comfort import ADAPTIVE_OUTDOOR_ROLE, band_at, static_band
+from smartbuild.services.plans import SITE_ROLES
 from smartbuild.sim.building.kpi import KpiResult, simulate_day
 from smartbuild.sim.building.physics import KIND_PROFILES, KINDS
 from smartbuild.sim.building.site import DEFAULT_TZ, SimBuilding, zone_layout

@@ -13,13 +13,13 @@ import re
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from smartbuild.profiles.roles import normalize_unit
+from smartbuild.model.roles import normalize_unit
 from smartbuild.sim.building.binding import convert
 from smartbuild.sim.building.physics import VentilationMode
 
 if TYPE_CHECKING:
-    from smartbuild.config.schema import PointSpec
     from smartbuild.sim.building.binding import Plant, SimDevice
+    from smartbuild.transports.modbus.schema import ModbusPoint as PointSpec
 
 SQRT3 = math.sqrt(3.0)
 POWER_FACTOR = 0.97  # a typical building mix of heat pump drives and electronics

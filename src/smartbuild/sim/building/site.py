@@ -30,9 +30,9 @@ from smartbuild.sim.building.physics import (
 )
 
 if TYPE_CHECKING:
-    from smartbuild.config.schema import Template
     from smartbuild.profiles.planner import PointState, ZoneInfo
     from smartbuild.sim.peers.pointmap import PointMap, Tables
+    from smartbuild.transports.modbus.schema import ModbusTemplate as Template
 
 MAX_ZONES = 1000
 ZONES_PER_FLOOR = 8
@@ -82,8 +82,7 @@ def choose_template(slot: Slot, templates: Mapping[str, Template]) -> Template |
     """Return the Modbus template that fits a slot best by its roles (None if none has them)."""
     fits: list[tuple[int, bool, str, Template]] = []
     for name, t in templates.items():
-        rules = t.identify.modbus if t.identify else None
-        if t.transport != "modbus" or rules is None:
+        if t.transport != "modbus" or t.identify is None or t.identify.modbus is None:
             continue  # the simulator serves only what discovery can identify
         roles = {p.role for p in t.points.values() if p.role}
         if slot.needs <= roles:
@@ -130,10 +129,10 @@ def modbus_templates(templates: Mapping[str, Any] | None = None) -> dict[str, Te
     """Return the registered templates (from every loaded plugin), or the given ones."""
     if templates is not None:
         return {n: getattr(t, "value", t) for n, t in templates.items()}
-    from smartbuild.plugins import get_plugin_manager
-    from smartbuild.registry import build_registry
+    from smartbuild.services.registry import builtin_registry
 
-    return {n: e.value for n, e in build_registry(get_plugin_manager()).templates.items()}
+    every = builtin_registry().template_values()
+    return {n: t for n, t in every.items() if t.transport == "modbus"}  # type: ignore[misc]
 
 
 @dataclass

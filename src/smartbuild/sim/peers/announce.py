@@ -49,7 +49,7 @@ def site_entries(
     items: Sequence[Announcement], templates: dict[str, Any], zones: Sequence[str]
 ) -> list[tuple[str, dict[str, Any]]]:
     """Return site-file entries of announced devices an mDNS template identifies."""
-    from smartbuild.identify import identify_device
+    from smartbuild.services.identify import identify_device
     from smartbuild.transports.base import Candidate
 
     mdns = {n: t for n, t in templates.items() if t.transport == "mdns"}

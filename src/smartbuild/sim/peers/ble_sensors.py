@@ -158,7 +158,7 @@ class BleSensors:
 def _identifier(templates: Mapping[str, Any]) -> Any:
     """Return a function naming the template discovery would match, or None without BLE support."""
     try:
-        from smartbuild.identify import identify_device
+        from smartbuild.services.identify import identify_device
         from smartbuild.transports.ble.decode import AdvertData, decode_advert, decoders_from_env
         from smartbuild.transports.ble.discovery import make_candidate
     except ImportError:  # the BLE transport is not part of this installation

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, cast
 from smartbuild.transports.modbus import codec as modbus_codec
 
 if TYPE_CHECKING:
-    from smartbuild.config.schema import PointSpec, Template
+    from smartbuild.transports.modbus.schema import ModbusPoint as PointSpec
+    from smartbuild.transports.modbus.schema import ModbusTemplate as Template
 
 Tables = dict[str, dict[int, Any]]  # table -> {PDU address: register (int) or bit (bool)}
 SF_RANGE = range(-4, 10)  # scale-factor exponents the simulator picks from

@@ -27,13 +27,6 @@ if TYPE_CHECKING:
 REREPORT_S = 1.0  # an unchanged advert is reported again at most this often (for its RSSI)
 
 
-def _templates() -> dict[str, Any]:
-    from smartbuild.plugins import get_plugin_manager
-    from smartbuild.registry import build_registry
-
-    return {n: e.value for n, e in build_registry(get_plugin_manager()).templates.items()}
-
-
 def make_candidate(advert: AdvertData, decoded: Decoded, adapter: str | None = None) -> Candidate:
     """Return the discovery candidate of an advert, with the identity keys identify.py matches."""
     identity: dict[str, Any] = {
@@ -70,7 +63,7 @@ async def discover(
     transport: BleTransport, options: dict[str, Any], found: Callable[[Candidate], None]
 ) -> None:
     """Scan (active, or passive with a fallback) for options["duration"] s or until N devices."""
-    templates = list((options.get("templates") or _templates()).values())
+    templates = list(options["templates"].values())
     duration = options.get("duration") or default_duration(templates)
     until = options.get("until")
     adapter = options.get("adapter")

@@ -13,7 +13,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from smartbuild.errors import DeviceError, SafetyRefusal, SmartbuildError, UnreachableError
-from smartbuild.transports.base import Candidate, Device, Reading, Transport
+from smartbuild.transports.base import (
+    Candidate,
+    Device,
+    DiscoverContext,
+    DiscoverOptions,
+    Reading,
+    Transport,
+)
 from smartbuild.transports.ble.decode import (
     AdvertData,
     Decoded,
@@ -23,6 +30,7 @@ from smartbuild.transports.ble.decode import (
     decode_advert,
     decoders_from_env,
 )
+from smartbuild.transports.ble.family import BleFamily, BleOptions
 from smartbuild.transports.ble.scan import (
     DEFAULT_SCAN_S,
     AdvertHub,
@@ -37,7 +45,8 @@ class BleTransport(Transport):
     """Bluetooth LE through BlueZ: address = the device's MAC address."""
 
     name = "ble"
-    family = "ble"
+    family = BleFamily
+    discover_options = BleOptions
 
     def __init__(self, warn: Callable[[str], None] | None = None) -> None:
         super().__init__(warn)
@@ -68,11 +77,17 @@ class BleTransport(Transport):
 
     # ---- discovery ----------------------------------------------------------------
 
-    async def discover(self, options: dict[str, Any], found: Callable[[Candidate], None]) -> None:
-        """Scan (active, or passive with a fallback) for options["duration"] s or until N devices."""
+    async def discover(
+        self, options: DiscoverOptions, context: DiscoverContext, found: Callable[[Candidate], None]
+    ) -> None:
+        """Scan (active, or passive with a fallback) for the duration or until N devices."""
+        import dataclasses
+
         from smartbuild.transports.ble.discovery import discover
 
-        await discover(self, options, found)
+        settings = {**dataclasses.asdict(options), "templates": context.templates,
+                    "progress": context.progress}  # fmt: skip
+        await discover(self, settings, found)
 
     # ---- adverts of known devices -------------------------------------------------
 
@@ -152,7 +167,8 @@ class BleTransport(Transport):
 
     async def _characteristic(self, device: Device, point_name: str) -> tuple[Any, Any]:
         """Return (client, characteristic) of a GATT point, connecting on first use."""
-        point = device.point(point_name)
+        device.point(point_name)  # a helpful error for an unknown point
+        point = device.template.points[point_name]
         address = device.spec.address.upper()
         client = self._clients.get(address)
         if client is None or not client.is_connected:
@@ -261,7 +277,8 @@ class BleTransport(Transport):
 
         from smartbuild.transports.ble.values import encode_value
 
-        spec = device.point(point)
+        device.point(point)  # a helpful error for an unknown point
+        spec = device.template.points[point]
         if not spec.characteristic or spec.advert:
             raise DeviceError(device.id, f"{point} comes from adverts and cannot be written")
         if not spec.writable:

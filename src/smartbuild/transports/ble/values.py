@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from smartbuild.config.schema import PointSpec
+    from smartbuild.transports.ble.schema import BlePoint as PointSpec
 
 FORMATS: dict[str, str] = {
     "uint8": "<B",

@@ -13,10 +13,18 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from smartbuild.errors import SmartbuildError, UsageError
-from smartbuild.transports.base import Candidate, Device, Reading, Transport
+from smartbuild.transports.base import (
+    Candidate,
+    Device,
+    DiscoverContext,
+    DiscoverOptions,
+    Reading,
+    Transport,
+)
+from smartbuild.transports.mdns.family import MdnsFamily, MdnsOptions
+from smartbuild.transports.mdns.schema import MdnsPoint
 
 if TYPE_CHECKING:
-    from smartbuild.config.schema import PointSpec
     from smartbuild.transports.mdns.catalogue import Identity
     from smartbuild.transports.mdns.records import MdnsDevice, MdnsService
 
@@ -123,7 +131,7 @@ def device_candidate(device: MdnsDevice, address: str | None = None) -> Candidat
     }
     endpoint = modbus_endpoint(device)
     if endpoint:
-        extra["modbus_endpoint"] = endpoint
+        extra["endpoints"] = {"modbus-tcp": [endpoint]}
     if address is None:
         address = host_port(main.host or main.addresses[0], main.port)
     name = ident.details.get("name") or main.instance
@@ -134,31 +142,34 @@ class MdnsTransport(Transport):
     """Discover DNS-SD services and read TXT-derived points; cannot write."""
 
     name = "mdns"
-    family = "mdns"
+    family = MdnsFamily
+    discover_options = MdnsOptions
 
-    async def discover(self, options: dict[str, Any], found: Callable[[Candidate], None]) -> None:
+    async def discover(
+        self, options: DiscoverOptions, context: DiscoverContext, found: Callable[[Candidate], None]
+    ) -> None:
         """Browse, identify and report one Candidate per device as its services resolve.
 
-        Options: interfaces (names or addresses; default every non-loopback one), types (added
-        to the catalogue's), all_types, timeout (browse window, s), expect (stop once that many
-        devices are known and it is quiet), progress (callable(str)) and stop (an asyncio.Event
-        that ends the browse early).
+        ``MdnsOptions``: interfaces (names or addresses; default every non-loopback one), types
+        (added to the catalogue's), all_types, timeout (browse window, s), expect (stop once that
+        many devices are known and it is quiet); ``context.stop`` ends the browse early.
         """
         from smartbuild.transports.mdns.browser import browse, device_key, merge_services
         from smartbuild.transports.mdns.catalogue import catalogue_types, normalise_type
         from smartbuild.transports.mdns.interfaces import resolve_interfaces
 
-        progress: Callable[[str], None] = options.get("progress") or (lambda text: None)
+        assert isinstance(options, MdnsOptions)
+        progress = context.progress
         warnings: list[str] = []
-        interfaces = resolve_interfaces(list(options.get("interfaces") or []), warnings=warnings)
+        interfaces = resolve_interfaces(list(options.interfaces), warnings=warnings)
         for warning in warnings:
             self.warn(f"mdns: {warning}")
         try:
-            extra_types = [normalise_type(t) for t in options.get("types") or []]
+            extra_types = [normalise_type(t) for t in options.types]
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         types = list(dict.fromkeys([*catalogue_types(), *extra_types]))
-        timeout = float(options.get("timeout") or DEFAULT_BROWSE_S)
+        timeout = float(options.timeout or DEFAULT_BROWSE_S)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         live: dict[tuple[str, str], MdnsService] = {}
@@ -186,11 +197,11 @@ class MdnsTransport(Transport):
         result = await browse(
             interfaces,
             types,
-            all_types=bool(options.get("all_types")),
+            all_types=options.all_types,
             timeout=timeout,
-            expect=options.get("expect"),
+            expect=options.expect,
             on_update=on_update,
-            stop=options.get("stop"),
+            stop=context.stop,
         )
         for warning in result.warnings:
             self.warn(f"mdns: {warning}")
@@ -204,7 +215,9 @@ class MdnsTransport(Transport):
 
     async def read(self, device: Device, points: Sequence[str]) -> list[Reading]:
         """Re-resolve the device's service and return points taken from its TXT record."""
-        specs = {name: device.point(name) for name in points}
+        for name in points:
+            device.point(name)  # a helpful error for an unknown point
+        specs: dict[str, MdnsPoint] = {name: device.template.points[name] for name in points}
         stat = self.stat(device.id)
         stat.requests += 1
         try:
@@ -268,7 +281,7 @@ class MdnsTransport(Transport):
         return hit[0] if hit else None
 
 
-def txt_reading(device_id: str, name: str, spec: PointSpec, txt: dict[str, str]) -> Reading:
+def txt_reading(device_id: str, name: str, spec: MdnsPoint, txt: dict[str, str]) -> Reading:
     """Turn one TXT value into a Reading: text for string points, else a scaled number."""
     from smartbuild.transports.mdns.catalogue import txt_get
 

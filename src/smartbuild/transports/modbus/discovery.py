@@ -192,12 +192,14 @@ async def run_probes(
     SDM120's frequency probe), only those whose whole register map the unit serves stay, and of
     those the largest map: the single-phase meter's map is a subset of the three-phase one's.
     """
-    from smartbuild.identify import match_modbus
+    from smartbuild.transports.modbus.family import match_modbus
 
     probes: dict[str, float] = {}
     for name, template in templates.items():
+        if template.transport != "modbus":
+            continue
         rules = template.identify.modbus if template.identify else None
-        if template.transport != "modbus" or rules is None or rules.probe is None:
+        if rules is None or rules.probe is None:
             continue
         point = template.points.get(rules.probe.point)
         if point is None or point.table is None:
@@ -276,7 +278,7 @@ async def discover(
     from smartbuild.transports.modbus.transport import quiet_pymodbus
 
     quiet_pymodbus()
-    templates = options.get("templates") or _templates()
+    templates = options["templates"]
     progress = options.get("progress") or (lambda text: None)
     units: list[int] = options.get("units") or [1]
     timeout = float(options.get("timeout") or 0.5)
@@ -336,13 +338,6 @@ async def discover(
 
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _templates() -> dict[str, Any]:
-    from smartbuild.plugins import get_plugin_manager
-    from smartbuild.registry import build_registry
-
-    return {n: e.value for n, e in build_registry(get_plugin_manager()).templates.items()}
 
 
 async def _discover_rtu(transport: ModbusTransport, options: dict[str, Any], units: list[int], timeout: float,

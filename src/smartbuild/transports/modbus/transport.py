@@ -12,8 +12,21 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from smartbuild.errors import DeviceError, ExitStatus
-from smartbuild.transports.base import Candidate, Device, Reading, Transport
+from smartbuild.errors import DeviceError, DeviceRejected, ExitStatus
+from smartbuild.transports.base import (
+    Candidate,
+    Device,
+    DiscoverContext,
+    DiscoverOptions,
+    Reading,
+    Transport,
+)
+from smartbuild.transports.modbus.family import (
+    ModbusFamily,
+    ModbusRtuOptions,
+    ModbusTcpOptions,
+    follow_tcp,
+)
 from smartbuild.transports.modbus.link import (
     EXCEPTION_NAMES,
     READ_FUNCTIONS,
@@ -94,7 +107,7 @@ def _apply_sf(value: Any, scale: float, offset: float, exponent: int) -> float:
 class ModbusTransport(Transport):
     """Shared machinery of the TCP and RTU transports."""
 
-    family = "modbus"
+    family = ModbusFamily
 
     def __init__(self, warn: Callable[[str], None] | None = None) -> None:
         super().__init__(warn)
@@ -220,7 +233,8 @@ class ModbusTransport(Transport):
         """Write one point: FC6/FC16 for holding registers, FC5 for coils; never input tables."""
         from smartbuild.transports.modbus import codec as modbus_codec
 
-        point = device.point(point_name)
+        device.point(point_name)  # a helpful error for an unknown point
+        point = device.template.points[point_name]
         template = device.template
         address = template.pdu_address(point)
         link = self.link(device)
@@ -269,7 +283,15 @@ class ModbusTransport(Transport):
                 await link.call("write_register", address, registers[0], device_id=unit)
             else:
                 await link.call("write_registers", address, registers, device_id=unit)
-        except (ModbusExceptionResponse, NoAnswer) as error:
+        except ModbusExceptionResponse as error:  # the device said no: known not applied
+            stat.errors += 1
+            stat.last_error = str(error)
+            raise DeviceRejected(
+                device.id,
+                f"writing {point_name} (PDU address {address}, unit {unit}) was refused by the "
+                f"device: {error}",
+            ) from None
+        except NoAnswer as error:  # the frame may have arrived: the caller reads back to know
             stat.errors += 1
             stat.last_error = str(error)
             raise DeviceError(
@@ -277,11 +299,30 @@ class ModbusTransport(Transport):
                 f"writing {point_name} (PDU address {address}, unit {unit}) failed: {error}",
             ) from None
 
-    async def discover(self, options: dict[str, Any], found: Callable[[Candidate], None]) -> None:
+    async def resolution(self, device: Device, point: str) -> float | None:
+        """Return the point's step; for a SunSpec-scaled point, 10^sf x scale read from the device."""
+        spec = device.template.points[point]
+        if not spec.sf:
+            return spec.step()
+        (reading,) = await self.read(device, [spec.sf])
+        if not reading.ok or not isinstance(reading.value, (int, float)):
+            raise DeviceError(device.id, f"cannot read the scale factor {spec.sf}: {reading.error}")
+        exponent = int(reading.value)
+        if exponent == SUNSPEC_NO_SF:
+            raise DeviceError(device.id, f"{point}: scale factor {NOT_IMPLEMENTED}")
+        return 10.0**exponent * abs(spec.scale)
+
+    async def discover(
+        self, options: DiscoverOptions, context: DiscoverContext, found: Callable[[Candidate], None]
+    ) -> None:
         """Sweep hosts or serial buses for units and identify them."""
+        import dataclasses
+
         from smartbuild.transports.modbus.discovery import discover
 
-        await discover(self, options, found)
+        settings = {**dataclasses.asdict(options), "templates": context.templates,
+                    "progress": context.progress}  # fmt: skip
+        await discover(self, settings, found)
 
     async def aclose(self) -> None:
         """Close every link."""
@@ -294,6 +335,27 @@ class ModbusTcpTransport(ModbusTransport):
     """Modbus TCP: address "host[:port]" (default port 502)."""
 
     name = "modbus-tcp"
+    discover_options = ModbusTcpOptions
+
+    @classmethod
+    def check_device(cls, spec: Any) -> list[tuple[tuple[str, ...], str]]:
+        """Return a problem when the address's port is not a port."""
+        address = spec.address
+        host, _, port = address.rpartition(":") if address.count(":") == 1 else (address, "", "")
+        if not host:
+            host, port = address, ""
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            return [
+                (("address",), f"invalid port in {address!r}; write host:port, e.g. 127.0.0.1:502")
+            ]
+        return []
+
+    @classmethod
+    def follow_options(
+        cls, addresses: Sequence[str], asked: DiscoverOptions | None
+    ) -> DiscoverOptions | None:
+        """Identify Modbus TCP endpoints that another transport found (mDNS announcements)."""
+        return follow_tcp(addresses, asked)
 
     def link_key(self, device: Device) -> str:
         """Return "host:port"."""
@@ -319,6 +381,12 @@ class ModbusRtuTransport(ModbusTransport):
     """Modbus RTU on a serial port (one bus, one request at a time, several units)."""
 
     name = "modbus-rtu"
+    discover_options = ModbusRtuOptions
+
+    @classmethod
+    def check_device(cls, spec: Any) -> list[tuple[tuple[str, ...], str]]:
+        """Return a problem when a device on a bus has no unit id."""
+        return [((), "a Modbus RTU device needs 'unit' (1-247)")] if spec.unit is None else []
 
     def link_key(self, device: Device) -> str:
         """Return the serial port path."""

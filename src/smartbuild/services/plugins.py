@@ -18,11 +18,14 @@ ALLOWLIST_ENV = "SMARTBUILD_LOAD_PLUGINS"
 
 # Builtins are plugins too: they register through the same hooks a third-party package uses.
 BUILTINS: tuple[str, ...] = (
-    "smartbuild.journal",
     "smartbuild.templates",
-    "smartbuild.transports",
-    "smartbuild.identify",
+    "smartbuild.transports.modbus",
+    "smartbuild.transports.ble",
+    "smartbuild.transports.mdns",
+    "smartbuild.services.identify",
 )
+# Plugins by module name, for development and tests (no package to install): a,b.c
+MODULES_ENV = "SMARTBUILD_PLUGIN_MODULES"
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,6 @@ class SmartbuildPluginManager(pluggy.PluginManager):
         return info.version if info else "unknown"
 
 
-_cache: dict[str | None, SmartbuildPluginManager] = {}
-
-
 def allowlist() -> set[str] | None:
     """Return the plugin allowlist from the environment (None = load every installed plugin)."""
     raw = os.environ.get(ALLOWLIST_ENV)
@@ -78,13 +78,11 @@ def allowlist() -> set[str] | None:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
-def get_plugin_manager(
-    warn: Callable[[str], None] | None = None, *, fresh: bool = False
-) -> SmartbuildPluginManager:
-    """Return the plugin manager for this process, loading plugins once."""
-    key = os.environ.get(ALLOWLIST_ENV)
-    if not fresh and key in _cache:
-        return _cache[key]
+def get_plugin_manager(warn: Callable[[str], None] | None = None) -> SmartbuildPluginManager:
+    """Return a new plugin manager with the builtins, the allowed entry points and module plugins.
+
+    Nothing is cached for the process: a session (or a hub reloading) builds its own.
+    """
     pm = SmartbuildPluginManager()
     pm.add_hookspecs(hookspecs)
     for module_name in BUILTINS:
@@ -93,11 +91,28 @@ def get_plugin_manager(
         pm.info[module_name] = PluginInfo(module_name, __version__, builtin=True)
     pm.check_pending()  # a misspelled builtin hook is a bug: fail loudly
     _load_entry_points(pm, warn or _stderr_warning)
+    _load_modules(pm, warn or _stderr_warning)
     if os.environ.get("SMARTBUILD_TRACE_HOOKS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
-    _cache[key] = pm
     return pm
+
+
+def _load_modules(pm: SmartbuildPluginManager, warn: Callable[[str], None]) -> None:
+    for name in (m.strip() for m in os.environ.get(MODULES_ENV, "").split(",")):
+        if not name or pm.has_plugin(name):
+            continue
+        try:
+            pm.register(importlib.import_module(name), name=name)
+            pm.check_pending()
+        except Exception as error:  # a broken plugin must not take smartbuild down
+            if pm.has_plugin(name):
+                pm.unregister(name=name)
+            message = f"plugin module {name!r} failed to load: {type(error).__name__}: {error}"
+            pm.failures.append(message)
+            warn(f"{message}; remove it from {MODULES_ENV}")
+            continue
+        pm.info[name] = PluginInfo(name, "unknown", builtin=False, distribution=None)
 
 
 def _stderr_warning(message: str) -> None:

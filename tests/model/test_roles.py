@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smartbuild.profiles.roles import ROLES, WRITABLE_ROLES, check_role, normalize_unit
+from smartbuild.model.roles import ROLES, WRITABLE_ROLES, check_role, normalize_unit
 
 UNITS = {"lx", "°C", "%", "ppm", "kW", "kWh", "A", "bool", "enum"}
 

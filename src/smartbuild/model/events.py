@@ -1,4 +1,4 @@
-"""Shared frozen data that crosses modules: events for observers and the journal."""
+"""Events: what happened, recorded by the journal first and then seen by observers."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def run_started(
     dry_run: bool = False,
     expires: float | None = None,
     parent_run: str | None = None,
+    kind: str = "run",
 ) -> Event:
     """Return the event that opens a run in the journal."""
     import getpass
@@ -67,5 +68,6 @@ def run_started(
             "dry_run": dry_run,
             "expires": expires,
             "parent_run": parent_run,
+            "kind": kind,
         },
     )

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from smartbuild.transports.base import Device
-
 if TYPE_CHECKING:
-    from smartbuild.cli import App
-    from smartbuild.devices import Connections
+    from smartbuild.config.schema import Site
+    from smartbuild.model.device import Device
     from smartbuild.profiles.planner import Plan, PlannedAction
     from smartbuild.profiles.schema import Profile
+    from smartbuild.services.connections import Connections
 
 SITE_ROLES = ("outdoor_temperature",)  # site-level readings profiles may use
 
@@ -25,6 +25,8 @@ class LivePlan:
     devices: dict[str, Device]
     read_errors: list[str]
     points_read: int
+    profile: Profile | None = None
+    path: str | None = None  # the profile file
 
 
 def parse_at(text: str | None, timezone: str) -> dt.datetime:
@@ -46,14 +48,17 @@ def parse_at(text: str | None, timezone: str) -> dt.datetime:
 
 
 async def live_plan(
-    app: App, conns: Connections, profile: Profile, at: dt.datetime, zone_filter: list[str] | None
+    site: Site,
+    devices: dict[str, Device],
+    conns: Connections,
+    profile: Profile,
+    at: dt.datetime,
+    zone_filter: list[str] | None,
+    veto: Callable[[PlannedAction, Device], list[str]],
 ) -> LivePlan:
     """Read the points the profile needs in the zones it selects, then plan."""
-    from smartbuild.devices import site_devices
     from smartbuild.profiles.planner import PointState, ZoneInfo, plan_profile, select_zones
 
-    site = app.site().site
-    devices = site_devices(app)
     zones = [
         ZoneInfo(zid, z.building, z.floor, tuple(z.tags), z.area_m2)
         for zid, z in site.zones.items()
@@ -86,13 +91,9 @@ async def live_plan(
                 PointState(
                     device.id, reading.point, point.role or "", device.spec.zone, point.unit,
                     None if value is None else float(value), point.writable, point.min, point.max,
-                    abs(point.scale) if point.scale != 1 else None,
+                    point.step() if point.scale != 1 else None,
                 )
             )  # fmt: skip
-
-    def veto(action: PlannedAction) -> list[str]:
-        results = app.pm.hook.check_action(action=action, device=devices[action.device], site=site)
-        return [str(reason) for result in results for reason in (result or [])]
 
     plan = plan_profile(
         profile,
@@ -101,51 +102,9 @@ async def live_plan(
         tz=site.timezone,
         at=at,
         zone_filter=zone_filter or None,
-        vetoes=veto,
+        vetoes=lambda action: veto(action, devices[action.device]),
     )
-    return LivePlan(plan, devices, errors, len(states))
-
-
-def show_plan(app: App, live: LivePlan, title: str) -> None:
-    """Print a plan as a rich table (people) — JSON output is up to the command."""
-    from rich.table import Table
-
-    from smartbuild.console import escape
-
-    plan = live.plan
-    out = app.output
-    out.print(f"[bold]{title}[/bold] · {plan.at:%Y-%m-%d %H:%M %Z} · {escape(plan.mode_why)}")
-    extras = []
-    if plan.comfort is not None:
-        extras.append(
-            f"comfort {plan.comfort.low:g}–{plan.comfort.high:g} °C ({escape(plan.comfort.source)})"
-        )
-    if plan.price is not None:
-        extras.append(
-            f"price {plan.price.price:g} {plan.price.currency or ''}/kWh".replace(" /", "/")
-        )
-    if plan.shedding != "inactive":
-        extras.append(f"peak shedding: {plan.shedding}")
-    if extras:
-        out.print(" · ".join(extras))
-    table = Table()
-    for column in ("zone", "device.point", "current", "target", "status", "reason"):
-        table.add_column(column, overflow="fold")
-    styles = {"change": "bold", "blocked": "red", "skip-unchanged": "dim", "skip-deadband": "dim"}
-    for a in plan.actions:
-        unit = f" {a.unit}" if a.unit else ""
-        current = "?" if a.current is None else f"{a.current:g}{unit}"
-        target = "-" if a.target is None else f"{a.target:g}{unit}"
-        status = a.status + (f": {'; '.join(a.blocked_by)}" if a.blocked_by else "")
-        table.add_row(a.zone, f"{a.device}.{a.point}", current, target,
-                      f"[{styles.get(a.status, '')}]{escape(status)}[/]", escape(a.reason))  # fmt: skip
-    out.print(table)
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(plan.counts.items())) or "nothing to do"
-    out.print(f"{len(plan.actions)} points: {counts}")
-    for warning in plan.warnings:
-        out.warn(warning)
-    for error in live.read_errors:
-        out.warn(f"could not read {error}")
+    return LivePlan(plan, devices, errors, len(states), profile)
 
 
 def plan_json(live: LivePlan) -> dict[str, Any]:

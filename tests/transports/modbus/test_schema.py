@@ -1,4 +1,4 @@
-"""Device template validation: located errors for roles, overlaps, addressing and bounds."""
+"""Modbus template validation: located errors for roles, overlaps, addressing and bounds."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from smartbuild.config.locate import load_model
-from smartbuild.config.schema import Template
 from smartbuild.errors import ConfigError
+from smartbuild.transports.modbus.schema import ModbusTemplate as Template
 
 HEAD = """\
 template: t
@@ -55,6 +55,19 @@ def load(tmp_path, body: str) -> Template:
         (
             "points:\n  a: {table: holding, address: 0, tpye: int16}\n",
             "unknown key 'tpye'. Did you mean 'type'?",
+        ),
+        # NaN compares False with every bound: a profile once wrote 99 °C through a NaN maximum
+        ("points:\n  a: {table: holding, address: 0, max: .nan}\n", "finite number"),
+        ("points:\n  a: {table: holding, address: 0, min: -.inf}\n", "finite number"),
+        ("points:\n  a: {table: holding, address: 0, scale: .nan}\n", "finite number"),
+        ("points:\n  a: {table: holding, address: 0, offset: .inf}\n", "finite number"),
+        (
+            "defaults: {address_base: modicon}\npoints:\n  a: {table: holding, address: 30001}\n",
+            "Modicon address 30001 is in the input table, not 'holding'",
+        ),
+        (
+            "points:\n  a: {table: coil, address: 0, writable: true, min: 0, max: 2}\n",
+            "a switch holds 0 (off) or 1 (on)",
         ),
     ],
 )

@@ -1,0 +1,199 @@
+"""The Modbus template format: register points, identification rules and link defaults."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from smartbuild.config.schema import Closed, Defaults, PointSpec, Template, ValueKind, check_regex
+from smartbuild.transports.modbus import codec
+from smartbuild.transports.modbus.codec import pdu_address
+
+Table = Literal["holding", "input", "coil", "discrete"]
+DataType = Literal[
+    "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string", "bits"
+]
+WordOrder = Literal["ABCD", "CDAB", "BADC", "DCBA"]
+
+# registers per fixed-size type, from the codec's table; a bits point is one register of flags
+REGISTERS: dict[str, int] = {t.lower(): n for t, n in codec.REGISTERS.items() if n}
+REGISTERS["bits"] = 1
+INTEGER_TYPES = frozenset({"int16", "uint16", "int32", "uint32", "int64", "uint64"})
+# Modicon notation: the leading digit names the table (0xxxx coils, 1xxxx discrete inputs,
+# 3xxxx input registers, 4xxxx holding registers)
+MODICON_TABLES = {0: "coil", 1: "discrete", 3: "input", 4: "holding"}
+
+
+class ProbeRule(Closed):
+    """A known register read whose value must be plausible."""
+
+    point: str
+    min: float | None = None
+    max: float | None = None
+    equals: float | None = None
+
+
+class ModbusRules(Closed):
+    """How a Modbus device proves it is this template (all given rules must match)."""
+
+    vendor_name: str | None = None
+    product_code: str | None = None
+    revision: str | None = None
+    product_name: str | None = None
+    model_name: str | None = None
+    server_id: str | None = None
+    sunspec: list[int] | None = None  # SunSpec model ids that must be present
+    probe: ProbeRule | None = None
+
+    _re = field_validator(
+        "vendor_name", "product_code", "revision", "product_name", "model_name", "server_id"
+    )(check_regex)
+
+
+class ModbusIdentify(Closed):
+    """The ``identify:`` block of a Modbus template."""
+
+    modbus: ModbusRules | None = None
+
+
+class ModbusDefaults(Defaults):
+    """Link and addressing defaults of a Modbus template."""
+
+    address_base: Literal[0, 1, "modicon"] = 0
+    word_order: WordOrder = "ABCD"
+    max_gap: int = Field(10, ge=0, le=120)
+    pause_ms: float = Field(0, ge=0, le=10_000)
+    connect_delay_ms: float = Field(0, ge=0, le=60_000)
+    max_read_registers: int = Field(125, ge=1, le=125)
+
+
+class ModbusPoint(PointSpec):
+    """A register or coil: table, address, type and word order."""
+
+    table: Table | None = None
+    address: int | None = Field(None, ge=0, le=465_535)
+    type: DataType = "uint16"
+    length: int | None = Field(None, ge=1, le=125)  # registers, for strings
+    bit: int | None = Field(None, ge=0, le=15)
+    word_order: WordOrder | None = None
+    sf: str | None = None  # SunSpec: value x 10^(this other point's value)
+
+    def register_count(self) -> int:
+        """Return how many registers (or bits) the point occupies."""
+        if self.table in ("coil", "discrete"):
+            return 1
+        if self.type == "string":
+            return self.length or 1
+        return REGISTERS[self.type]
+
+    def value_kind(self) -> ValueKind:
+        """Return what the device holds: coils and flag bits are switches."""
+        if self.table in ("coil", "discrete") or self.type == "bits" or self.bit is not None:
+            return "bool"
+        if self.type == "string":
+            return "text"
+        if self.type in INTEGER_TYPES and self.sf is None:
+            return "integer"
+        return "number"
+
+    def unencodable(self, value: float) -> str | None:
+        """Return why a value does not fit the register type (raw = (value - offset) / scale)."""
+        raw = (value - self.offset) / self.scale
+        if self.type in INTEGER_TYPES and self.sf is None:
+            low, high = codec.INT_RANGES[self.type.upper()]
+            if not low <= round(raw) <= high:
+                return f"{value:g} does not fit a {self.type} register (raw {low}..{high})"
+        if self.type == "float32" and abs(raw) > 3.4028234663852886e38:
+            return f"{value:g} does not fit a float32 register"
+        return None
+
+    def step(self) -> float | None:
+        """Return one raw step in engineering units; None for floats and SunSpec-scaled points."""
+        if self.value_kind() == "integer":
+            return abs(self.scale)
+        return None
+
+
+class ModbusTemplate(Template):
+    """A Modbus TCP/RTU device template."""
+
+    transport: Literal["modbus"]
+    identify: ModbusIdentify | None = None
+    defaults: ModbusDefaults = ModbusDefaults()
+    points: dict[str, ModbusPoint] = Field(default_factory=dict)  # type: ignore[assignment]
+
+    @classmethod
+    def check_points(cls, points: dict[str, Any], fields: dict[str, Any]) -> list[str]:
+        """Return problems of tables, addresses, types, scale factors and overlaps."""
+        base = (fields.get("defaults") or ModbusDefaults()).address_base
+        problems = []
+        for name, p in points.items():
+            if p.table is None or p.address is None:
+                problems.append(f"{name!r}: a Modbus point needs 'table' and 'address'")
+                continue
+            if p.writable and p.table in ("input", "discrete"):
+                problems.append(f"{name!r}: {p.table} points are read-only; remove 'writable'")
+            if p.type == "string" and not p.length:
+                problems.append(f"{name!r}: a string point needs 'length' (registers)")
+            if p.table in ("coil", "discrete") and p.type not in ("uint16", "bits"):
+                problems.append(f"{name!r}: {p.table} points hold single bits; drop 'type'")
+            if p.value_kind() == "bool" and any(
+                b is not None and b not in (0, 1) for b in (p.min, p.max)
+            ):
+                problems.append(
+                    f"{name!r}: a switch holds 0 (off) or 1 (on): min/max must be 0 or 1"
+                )
+            if base == "modicon":
+                digit = (p.address // 100_000) if p.address >= 100_000 else p.address // 10_000
+                implied = MODICON_TABLES.get(digit)
+                if implied is not None and implied != p.table:
+                    problems.append(
+                        f"{name!r}: Modicon address {p.address} is in the {implied} table, "
+                        f"not {p.table!r}; fix 'table' or the address"
+                    )
+            if not 0 <= pdu_address(p.address, base) <= 65_535:
+                problems.append(
+                    f"{name!r}: address {p.address} is outside 0-65535 on the wire "
+                    f"(address_base {base!r})"
+                )
+            if p.sf is not None and p.sf not in points:
+                problems.append(
+                    f"{name!r}: scale-factor point {p.sf!r} is not a point of this template"
+                )
+        problems.extend(_overlaps(points))
+        return problems
+
+    def pdu_address(self, point: ModbusPoint) -> int:
+        """Return the on-wire PDU address of a point."""
+        assert point.address is not None
+        return pdu_address(point.address, self.defaults.address_base)
+
+    def word_order(self, point: ModbusPoint) -> str:
+        """Return the word order of a point (its own or the template default)."""
+        return point.word_order or self.defaults.word_order
+
+    family: ClassVar[Any] = None  # set by smartbuild.transports.modbus.family
+
+
+def _overlaps(points: dict[str, ModbusPoint]) -> list[str]:
+    spans: dict[str, list[tuple[int, int, str, int | None]]] = {}
+    for name, p in points.items():
+        if p.table is None or p.address is None:
+            continue
+        start = p.address
+        spans.setdefault(p.table, []).append((start, start + p.register_count(), name, p.bit))
+    problems = []
+    for table, items in spans.items():
+        items.sort()
+        reach, owner, owner_bit = -1, "", None  # furthest end so far and the point that reaches it
+        for start, end, name, bit in items:
+            if start < reach and not (
+                bit is not None and owner_bit is not None and bit != owner_bit
+            ):
+                problems.append(
+                    f"{name!r} overlaps {owner!r} in the {table} table at address {start}"
+                )
+            if end > reach:
+                reach, owner, owner_bit = end, name, bit
+    return problems
