@@ -8,6 +8,8 @@ from typing import Any
 # entries after which the device may hold what the run asked for (an intent with no outcome: the
 # process died mid-write). "unverified" is the name older journals gave an unconfirmed write.
 WRITE_KINDS = ("intent", "written", "unknown", "reverted", "unverified")
+# outcomes after which the device is known not to hold what the run asked for
+NOT_APPLIED = ("rejected", "refused", "unchanged", "conflict", "failed", "skipped", "blocked")
 UNDO_KINDS = ("rollback", "release")
 
 
@@ -18,14 +20,18 @@ def restorable(journal: Any, run_id: str) -> list[dict[str, Any]]:
     sent without an answer; rollback reads the device to find out which value it holds.
     """
     changes: dict[tuple[str, str], dict[str, Any]] = {}
-    for entry in journal.entries(run=run_id, kinds=WRITE_KINDS):
+    for entry in journal.entries(run=run_id, kinds=(*WRITE_KINDS, *NOT_APPLIED)):
         key = (entry["device"], entry["point"])
+        if entry["kind"] in NOT_APPLIED:
+            if key in changes and entry["kind"] != "unchanged":
+                changes[key]["state"] = entry["kind"]  # the intent came to nothing
+            continue
         item = changes.setdefault(
             key, {"device": key[0], "point": key[1], "before": entry["before"]}
         )
         item["requested"] = entry["requested"]
         item["state"] = entry["kind"]
-    return list(changes.values())
+    return [item for item in changes.values() if item["state"] in WRITE_KINDS]
 
 
 def is_undo(run: dict[str, Any]) -> bool:

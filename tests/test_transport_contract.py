@@ -1,0 +1,106 @@
+"""The open transport contract: a family that exists only in a test plugin works end to end.
+
+tests/plugins/kv.py declares a "kv" family (template schema, matcher, discover options) and its
+transport; smartbuild loads it through SMARTBUILD_PLUGIN_MODULES like any plugin module. Nothing
+in smartbuild names it, yet its template validates and discover, read, write (bounds, journal,
+verify) and rollback work through the CLI against a real TCP peer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.plugins.kv import KvDevice
+from tests.rigs import LoopThread
+
+TEMPLATE = Path(__file__).parent / "plugins" / "kv_templates" / "kv-thermostat.yaml"
+
+
+@pytest.fixture
+def kv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[KvDevice, str, Path]]:
+    """Load the kv plugin, serve one kv thermostat and write a site without it yet."""
+    monkeypatch.setenv("SMARTBUILD_PLUGIN_MODULES", "tests.plugins.kv")
+    lt = LoopThread()
+    device = KvDevice({"t": 215.0, "sp": 40.0})  # 21.5 °C; setpoint 20 °C in half degrees
+    address = lt.run(device.start())
+    site = tmp_path / "site.yaml"
+    site.write_text("site: kv-test\nzones:\n  office: {tags: [office]}\ndevices: {}\n")
+    yield device, address, site
+    lt.run(device.stop())
+    lt.stop()
+
+
+def ok(result: Any) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout) if result.stdout.strip().startswith("{") else result
+
+
+def test_a_plugin_family_template_validates_and_bad_ones_are_located(run, kv, tmp_path):
+    ok(run("--json", "templates", "validate", str(TEMPLATE)))
+    listed = ok(run("--json", "templates", "list"))["templates"]
+    assert {t["template"]: t["transport"] for t in listed}["kv-thermostat"] == "kv"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TEMPLATE.read_text().replace("key: sp,", "key: t,"))
+    result = run("templates", "validate", str(bad))
+    assert result.exit_code == 2
+    assert "key 't' is used twice" in result.stderr and "bad.yaml:" in result.stderr
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(TEMPLATE.read_text().replace("transport: kv", "transport: kvv"))
+    result = run("templates", "validate", str(unknown))
+    assert result.exit_code == 2
+    assert "unknown transport family 'kvv'. Did you mean 'kv'?" in result.stderr
+
+
+def test_discover_read_write_and_rollback_through_the_public_hooks(run, kv):
+    device, address, site = kv
+    found = ok(run("--json", "--site", str(site), "discover", "--kv", address, "--save"))
+    (candidate,) = found["candidates"]
+    assert (candidate["template"], candidate["matched_by"]) == ("kv-thermostat", "kv model = KV-1")
+    assert found["saved"]["added"]
+    text = site.read_text()
+    device_id = found["saved"]["added"][0]
+    assert "transport: kv" in text.replace('"', "") and address in text
+
+    readings = ok(run("--json", "--site", str(site), "read", device_id))["readings"]
+    assert {r["point"]: r["value"] for r in readings} == {"temperature": 21.5, "setpoint": 20.0}
+
+    # bounds are the template's, checked before anything is sent
+    refused = run("--site", str(site), "write", device_id, "setpoint", "27", "--yes")
+    assert refused.exit_code == 5, refused.output
+    assert "above the maximum 26" in refused.stderr
+    between = run("--site", str(site), "write", device_id, "setpoint", "21.3", "--yes")
+    assert between.exit_code == 5 and "nearest: 21 or 21.5" in between.stderr
+    assert device.sets == []
+
+    written = ok(
+        run("--json", "--site", str(site), "write", device_id, "setpoint", "22.5", "--yes")
+    )
+    assert written["outcome"]["status"] == "written" and written["outcome"]["after"] == 22.5
+    assert device.sets == [("sp", "45")] and device.values["sp"] == 45.0
+    log = ok(run("--json", "log", "--run", written["run"]))
+    assert [e["kind"] for e in log["entries"]] == ["intent", "written"]
+    assert log["entries"][1]["plugin"] == "tests.plugins.kv"
+
+    undone = ok(run("--json", "--site", str(site), "rollback", "--last", "--yes"))
+    assert [o["status"] for o in undone["outcomes"]] == ["written"]
+    assert device.values["sp"] == 40.0
+
+
+def test_a_device_exception_is_rejected_and_nothing_to_roll_back(run, kv):
+    device, address, site = kv
+    ok(run("--site", str(site), "discover", "--kv", address, "--save"))
+    device_id = next(line.split(":")[0].strip() for line in site.read_text().splitlines()
+                     if line.startswith("  kv-"))  # fmt: skip
+    device.refuse.add("sp")
+    result = run("--json", "--site", str(site), "write", device_id, "setpoint", "22", "--yes")
+    assert result.exit_code == 4, result.output
+    outcome = json.loads(result.stdout)["outcome"]
+    assert outcome["status"] == "rejected" and "read-only now" in outcome["message"]
+    assert device.values["sp"] == 40.0
+    again = run("--site", str(site), "rollback", "--last", "--yes")
+    assert again.exit_code == 2 and "wrote anything" in again.stderr
