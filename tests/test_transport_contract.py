@@ -104,3 +104,78 @@ def test_a_device_exception_is_rejected_and_nothing_to_roll_back(run, kv):
     assert device.values["sp"] == 40.0
     again = run("--site", str(site), "rollback", "--last", "--yes")
     assert again.exit_code == 2 and "wrote anything" in again.stderr
+
+
+def test_ctrl_c_mid_write_says_what_is_unknown_and_how_to_undo_it(kv, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    device, address, site = kv
+    site.write_text(
+        "site: s\ndevices:\n"
+        f"  th: {{template: kv-thermostat, transport: kv, address: '{address}'}}\n"
+    )
+    device.slow["sp"] = 30.0  # the answer to SET never comes in time
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SMARTBUILD_HOME": str(tmp_path / "home")}
+    for json_mode in (False, True):
+        device.sets.clear()
+        args = [sys.executable, "-m", "smartbuild", "--site", str(site)]
+        args += ["--json"] if json_mode else []
+        proc = subprocess.Popen([*args, "write", "th", "setpoint", "22", "--yes"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 20
+        while not device.sets and time.monotonic() < deadline:  # bounded: the SET has arrived
+            time.sleep(0.05)
+        assert device.sets, "the write never reached the device"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        assert "1 unknown" in err and "unknown: th.setpoint" in err
+        run_id = err.split("smartbuild rollback ")[1].split()[0]
+        if json_mode:
+            data = json.loads(out)  # one document
+            assert (data["run"], data["unknown"], data["exit_status"]) == (
+                run_id,
+                ["th.setpoint"],
+                130,
+            )
+        else:
+            assert out == ""
+
+
+def test_ctrl_c_ends_json_watch_with_clean_json_lines(kv, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    _device, address, site = kv
+    site.write_text(
+        "site: s\ndevices:\n"
+        f"  th: {{template: kv-thermostat, transport: kv, address: '{address}'}}\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SMARTBUILD_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smartbuild", "--site", str(site), "--json", "watch", "th",
+         "--interval", "0.1", "--duration", "30"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # bounded by the --duration of the watch
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    lines = [first, *rest.splitlines()]
+    rows = [json.loads(line) for line in lines if line.strip()]  # every line is one JSON value
+    assert rows and all(set(r) >= {"device", "point", "value"} for r in rows)
+    assert "interrupted" in err

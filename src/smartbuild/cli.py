@@ -282,10 +282,7 @@ class LazyGroup(click.Group):
             _report(error, app.output)
             ctx.exit(int(error.exit_status))
         except KeyboardInterrupt:
-            output = _app_output(ctx)
-            if output.json_mode:
-                output.emit_json(_error_json("Interrupted", "interrupted", ExitStatus.INTERRUPTED))
-            output.error("interrupted")
+            _interrupted(ctx)
             ctx.exit(int(ExitStatus.INTERRUPTED))
         except Exception as error:
             app = ctx.find_object(App)
@@ -326,6 +323,31 @@ class LazyGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(sorted(rows))
+
+
+def _interrupted(ctx: click.Context) -> None:
+    """Say what an interrupted run changed and how to undo it (one JSON document, or none)."""
+    from smartbuild.errors import ExitStatus
+
+    output = _app_output(ctx)
+    app = ctx.find_object(App)
+    summary = app._session.interrupted_summary() if app and app._session else None
+    if output.json_mode and not output.streamed:  # JSON Lines stay clean: nothing after them
+        data = _error_json("Interrupted", "interrupted", ExitStatus.INTERRUPTED)
+        output.emit_json({**data, **(summary or {})})
+    if summary is None:
+        output.error("interrupted")
+        return
+    output.error(
+        f"interrupted during run {summary['run']}: {len(summary['written'])} written, "
+        f"{len(summary['unknown'])} unknown (may or may not hold the new value)"
+    )
+    for point in summary["written"]:
+        output.error(f"  written: {point}")
+    for point in summary["unknown"]:
+        output.error(f"  unknown: {point}")
+    if summary["rollback"]:
+        output.error(f"undo it with: {summary['rollback']}")
 
 
 def _error_json(kind: str, message: str, status: int) -> dict[str, object]:

@@ -68,6 +68,7 @@ class Output:
         stderr: IO[str] | None = None,
     ) -> None:
         self.json_mode = json_mode
+        self.streamed = False
         self.color = color
         self.verbosity = verbosity
         self.stdout = stdout
@@ -126,6 +127,7 @@ class Output:
     def emit_jsonl(self, rows: Iterable[Any]) -> None:
         """Print JSON Lines on stdout, flushing after each line (streams, watch)."""
         stream = self.stdout or sys.stdout
+        self.streamed = True  # stdout is JSON Lines now: no other document may follow
         for row in rows:
             stream.write(dumps(row, indent=None) + "\n")
             stream.flush()
@@ -171,6 +173,7 @@ class Output:
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}
 _CONTROL.pop(0x09)  # a tab is harmless
+_CONTROL.pop(0x0A)  # and so is a line break (multi-line messages)
 
 
 def escape(text: str) -> str:

@@ -197,6 +197,7 @@ class KvDevice:
         self.model = model
         self.sets: list[tuple[str, str]] = []
         self.refuse: set[str] = set()
+        self.slow: dict[str, float] = {}  # key -> seconds a SET takes before its answer
         self.server: asyncio.Server | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -208,6 +209,7 @@ class KvDevice:
             answer = f"OK {self.values[words[1]]}"
         elif len(words) == 3 and words[0] == "SET" and words[1] in self.values:
             self.sets.append((words[1], words[2]))
+            await asyncio.sleep(self.slow.get(words[1], 0.0))
             if words[1] in self.refuse:
                 answer = "ERR read-only now"
             else:

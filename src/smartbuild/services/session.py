@@ -302,7 +302,25 @@ class Session:
     def _run(self, command: str, **details: Any) -> Any:  # a Run; typed lazily for start-up
         from smartbuild.services.runs import Run
 
-        return Run(self.record, command, **details)
+        run = Run(self.record, command, **details)
+        self.last_run = run.id  # what an interrupted face reports (interrupted_summary)
+        return run
+
+    def interrupted_summary(self) -> dict[str, Any] | None:
+        """Return what the last run of this session changed: written, unknown, how to undo it."""
+        from smartbuild.services.rollback import restorable
+
+        if self.last_run is None or self._journal is None:
+            return None
+        items = restorable(self._journal, self.last_run)
+        return {
+            "run": self.last_run,
+            "written": [f"{i['device']}.{i['point']}" for i in items if i["state"] == "written"],
+            "unknown": [f"{i['device']}.{i['point']}" for i in items if i["state"] != "written"],
+            "rollback": f"smartbuild rollback {self.last_run}" if items else None,
+        }
+
+    last_run: str | None = None
 
     async def apply(
         self,
