@@ -179,3 +179,15 @@ def test_ctrl_c_ends_json_watch_with_clean_json_lines(kv, tmp_path):
     rows = [json.loads(line) for line in lines if line.strip()]  # every line is one JSON value
     assert rows and all(set(r) >= {"device", "point", "value"} for r in rows)
     assert "interrupted" in err
+
+
+def test_hostile_device_text_is_shown_escaped_and_kept_exact_in_json(run, kv, tmp_path):
+    device, address, site = kv
+    device.vendor = "\x1b[31mEVIL[/red]\x1b]0;title\x07"
+    table = run("--site", str(site), "discover", "--kv", address, "--save")
+    assert table.exit_code == 0, table.output
+    assert "\x1b" not in table.stdout and "\\x1b[31mEVIL" in table.stdout
+    data = json.loads(run("--json", "--site", str(site), "discover", "--kv", address).stdout)
+    assert data["candidates"][0]["identity"]["vendor"] == device.vendor
+    listed = run("--site", str(site), "devices")
+    assert listed.exit_code == 0, listed.output

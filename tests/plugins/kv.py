@@ -192,9 +192,10 @@ def register_device_templates(register: Any) -> None:
 class KvDevice:
     """A kv device on the loopback: keys with values, optional limits it enforces itself."""
 
-    def __init__(self, values: dict[str, float], model: str = "KV-1") -> None:
+    def __init__(self, values: dict[str, float], model: str = "KV-1", vendor: str = "ACME") -> None:
         self.values = dict(values)
         self.model = model
+        self.vendor = vendor
         self.sets: list[tuple[str, str]] = []
         self.refuse: set[str] = set()
         self.slow: dict[str, float] = {}  # key -> seconds a SET takes before its answer
@@ -204,7 +205,7 @@ class KvDevice:
         """Answer one request line."""
         words = (await reader.readline()).decode().split()
         if words == ["ID"]:
-            answer = f"OK vendor=ACME model={self.model}"
+            answer = f"OK vendor={self.vendor} model={self.model}"
         elif len(words) == 2 and words[0] == "GET" and words[1] in self.values:
             answer = f"OK {self.values[words[1]]}"
         elif len(words) == 3 and words[0] == "SET" and words[1] in self.values:

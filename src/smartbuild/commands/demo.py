@@ -178,7 +178,9 @@ async def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, 
         await calls.close()
 
 
-async def _discover_and_save(calls: Calls, site: Path, flags: dict[str, Any]) -> dict[str, Any]:
+async def _discover_and_save(
+    calls: Calls, site: Path, flags: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     from smartbuild.inventory import save_candidates
 
     session = calls.session
@@ -197,12 +199,13 @@ async def _steps(story: Story, calls: Calls, state: dict[str, Any], home: Path, 
                     "the site file the simulator wrote (devices already in it are kept).") as fig:  # fmt: skip
         # the browse window is long enough for every announcement; --expect-style early ends are
         # for people, the demo waits the window out
-        flags: dict[str, Any] = {"targets": [state["modbus"]["range"]],
-                                 "units": list(state["modbus"]["units"]), "timeout": 4.0}  # fmt: skip
+        flags: dict[str, dict[str, Any]] = {"modbus-tcp": {
+            "targets": [state["modbus"]["range"]], "units": list(state["modbus"]["units"]),
+            "timeout": 4.0}}  # fmt: skip
         if state.get("mdns"):
-            flags.update(mdns=True, interfaces=["127.0.0.1"])
+            flags["mdns"] = {"mdns": True, "interfaces": ["127.0.0.1"], "timeout": 4.0}
         if state.get("ble"):
-            flags.update(ble=True, duration=2.5)
+            flags["ble"] = {"ble": True, "duration": 2.5}
         ours = _sim_devices(site, state)
         data = await _discover_and_save(calls, site, flags)
         found = data["candidates"]

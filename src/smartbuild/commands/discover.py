@@ -115,12 +115,13 @@ def discover(ctx: click.Context, save: bool, **flags: Any) -> None:
     assert isinstance(command, DiscoverCommand)
     session = app.session
     session.full_registry()  # site-local templates identify devices too
-    values: dict[str, Any] = {}
-    for _transport, fields in command._fields.items():
+    values: dict[str, dict[str, Any]] = {}
+    for transport, fields in command._fields.items():
         for field_name, dest in fields.items():
             value = flags.get(dest)
             if value is not None and value != ():
-                values[field_name] = list(value) if isinstance(value, tuple) else value
+                chosen = list(value) if isinstance(value, tuple) else value
+                values.setdefault(transport, {})[field_name] = chosen
     plans = session.plan_discovery(values)
     result = DiscoveryResult()
     out = app.output

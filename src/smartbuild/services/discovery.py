@@ -39,13 +39,17 @@ def discoverers(registry: Registry) -> dict[str, type[DiscoverOptions]]:
     }
 
 
-def plan_discovery(registry: Registry, flags: Mapping[str, Any]) -> dict[str, DiscoverOptions]:
-    """Return the options of each transport to run, from flag values keyed by option field.
+def plan_discovery(
+    registry: Registry, flags: Mapping[str, Mapping[str, Any]]
+) -> dict[str, DiscoverOptions]:
+    """Return the options of each transport to run, from flag values by transport and field.
 
     The transports whose activating flag was given run; with none given, those that run by
     default (the ones that need no targets) do.
     """
-    options = {name: cls.from_flags(flags) for name, cls in discoverers(registry).items()}
+    options = {
+        name: cls.from_flags(flags.get(name, {})) for name, cls in discoverers(registry).items()
+    }
     asked = {name: o for name, o in options.items() if o.active()}
     if not asked:
         asked = {name: o for name, o in options.items() if type(o).BY_DEFAULT}

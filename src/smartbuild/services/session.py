@@ -219,8 +219,8 @@ class Session:
         return chosen
 
     # ---- operations ----------------------------------------------------------------------------
-    def plan_discovery(self, flags: Mapping[str, Any]) -> dict[str, DiscoverOptions]:
-        """Return the transports to run and their typed options, from flag values."""
+    def plan_discovery(self, flags: Mapping[str, Mapping[str, Any]]) -> dict[str, DiscoverOptions]:
+        """Return the transports to run and their typed options, from flag values by transport."""
         from smartbuild.services.discovery import plan_discovery
 
         plans = plan_discovery(self.registry, flags)

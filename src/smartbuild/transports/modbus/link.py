@@ -96,8 +96,15 @@ class Link:
                 wait = self._last + self.pause_s - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
+            retries = None
             try:
                 await self._connect()
+                if function.startswith("write_"):
+                    # never resend a write: a lost answer does not mean a lost request, and a
+                    # second frame could apply it twice (the caller reads back instead)
+                    ctx: Any = getattr(self.client, "ctx", None)
+                    if ctx is not None:
+                        retries, ctx.retries = ctx.retries, 0
                 response = await getattr(self.client, function)(*args, **kwargs)
             except (ConnectionException, ModbusIOException, OSError, asyncio.TimeoutError) as error:
                 text = _describe(error)
@@ -108,6 +115,8 @@ class Link:
                 raise NoAnswer(text) from None
             finally:
                 self._last = loop.time()
+                if retries is not None and self.client is not None:
+                    self.client.ctx.retries = retries
         if response.isError():
             code = getattr(response, "exception_code", 0)
             raise ModbusExceptionResponse(
