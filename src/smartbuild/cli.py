@@ -277,8 +277,12 @@ class LazyGroup(click.Group):
             raise
         except SmartbuildError as error:
             app = ctx.find_object(App)
-            if app is None or app.traceback:
+            if app is None:
                 raise
+            if app.traceback:  # the traceback for developers, the same exit status for scripts
+                import traceback
+
+                traceback.print_exc()
             _report(error, app.output)
             ctx.exit(int(error.exit_status))
         except KeyboardInterrupt:

@@ -273,17 +273,21 @@ def watch(
     if not chosen:
         raise UsageError("no devices to watch", hint="the site has no enabled devices")
     deadline = time.monotonic() + duration if duration is not None else None
-    app.run(lambda session: _watch(app, session, chosen, interval, count, deadline))
+    read_any = app.run(lambda session: _watch(app, session, chosen, interval, count, deadline))
+    if not read_any:  # like read: nothing reachable is exit 3, not a quiet success
+        click.get_current_context().exit(int(ExitStatus.UNREACHABLE))
 
 
 async def _watch(
     app: App, session: Any, devices: Sequence[Device], interval: float | None,
     count: int | None, deadline: float | None,
-) -> None:  # fmt: skip
+) -> bool:  # fmt: skip
+    """Show refreshes until count or deadline; return True when any point was read."""
     out = app.output
+    read_any = False
     latest: dict[tuple[str, str], Reading] = {}
     live = None
-    if not out.json_mode:
+    if not out.json_mode and out.out.is_terminal:  # a live table; else the final one, once
         from rich.live import Live
 
         live = Live(_watch_table(latest), console=out.out, auto_refresh=False, transient=False)
@@ -294,6 +298,7 @@ async def _watch(
         ):
             for reading in batch:
                 latest[(reading.device, reading.point)] = reading
+                read_any = read_any or reading.ok
             if out.json_mode:
                 out.emit_jsonl(batch)
             elif live is not None:
@@ -301,6 +306,9 @@ async def _watch(
     finally:
         if live is not None:
             live.stop()
+        elif not out.json_mode and latest:  # no terminal: the final table, once
+            out.print(_watch_table(latest))
+    return read_any
 
 
 def _watch_table(latest: dict[tuple[str, str], Reading]) -> Any:

@@ -289,6 +289,7 @@ class Session:
 
         profile, path = self.load_profile(ref)
         site = self.site().site
+        self._check_zone_filters(zones)
 
         def veto(action: Any, device: Device) -> list[str]:
             results = self.pm.hook.check_action(action=action, device=device, site=site)
@@ -298,6 +299,20 @@ class Session:
                                list(zones), veto)  # fmt: skip
         live.path = str(path)
         return live
+
+    def _check_zone_filters(self, zones: Sequence[str]) -> None:
+        """Refuse a zone id or glob that names no zone of the site (exit 2)."""
+        import fnmatch
+
+        from smartbuild.suggest import did_you_mean
+
+        known = self.site().site.zones
+        for pattern in zones:
+            if not fnmatch.filter(known, pattern):
+                raise UsageError(
+                    f"no zone matches {pattern!r}.{did_you_mean(pattern, known)}",
+                    hint="`smartbuild devices` lists the zones of the site",
+                )
 
     def _run(self, command: str, **details: Any) -> Any:  # a Run; typed lazily for start-up
         from smartbuild.services.runs import Run

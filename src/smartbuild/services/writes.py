@@ -102,6 +102,9 @@ def quantize(device: Device, point_name: str, value: Any, step: float | None) ->
     if step:
         offset = point.offset
         steps = (value - offset) / step
+        if not math.isfinite(steps):
+            problems.append(f"{_fmt(value)} is far outside what {where} can hold")
+            return Quantized(value, step, problems)
         nearest = round(steps)
         if abs(steps - nearest) > 1e-6 * max(1.0, abs(steps)):
             below, above = math.floor(steps), math.ceil(steps)

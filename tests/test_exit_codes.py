@@ -1,0 +1,78 @@
+"""docs/safety.md's exit-code table, checked against the CLI on a real peer (the kv test family)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.plugins.kv import KvDevice
+from tests.rigs import LoopThread
+
+
+@pytest.fixture
+def site(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[Path, KvDevice, LoopThread]]:
+    monkeypatch.setenv("SMARTBUILD_PLUGIN_MODULES", "tests.plugins.kv")
+    lt = LoopThread()
+    device = KvDevice({"t": 215.0, "sp": 40.0})
+    address = lt.run(device.start())
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        "site: s\nzones:\n  office: {tags: [office]}\ndevices:\n"
+        f"  th: {{template: kv-thermostat, transport: kv, address: '{address}', zone: office}}\n"
+    )
+    yield path, device, lt
+    lt.run(device.stop())
+    lt.stop()
+
+
+def test_an_unreachable_device_is_3_for_read_write_and_watch(run, site):
+    path, device, lt = site
+    lt.run(device.stop())  # nobody listens any more
+    for args in (["read", "th"], ["write", "th", "setpoint", "21", "--yes"],
+                 ["watch", "th", "--count", "1"]):  # fmt: skip
+        result = run("--json", "--site", str(path), *args)
+        assert result.exit_code == 3, (args, result.output)
+        if args[0] != "watch":
+            json.loads(result.stdout)  # one document
+
+
+def test_an_unknown_zone_is_2_for_read_and_profile_plan(run, site):
+    path, _device, _lt = site
+    assert run("--site", str(path), "read", "--zone", "ofice").exit_code == 2
+    plan = run("--site", str(path), "profile", "plan", "office-en16798-cat2", "--zone", "ofice")
+    assert plan.exit_code == 2, plan.output
+    assert "no zone matches 'ofice'. Did you mean 'office'?" in plan.stderr
+
+
+def test_traceback_keeps_the_exit_status(run, site):
+    path, _device, _lt = site
+    result = run("--traceback", "--site", str(path), "read", "nosuch")
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and "unknown device 'nosuch'" in result.stderr
+
+
+def test_a_value_the_register_cannot_hold_is_refused_not_an_overflow(run, site):
+    path, device, _lt = site
+    result = run("--json", "--site", str(path), "write", "th", "setpoint", "1e308", "--yes")
+    assert result.exit_code == 5, result.output
+    assert json.loads(result.stdout)["error"] == "SafetyRefusal"  # before the journal, too
+    assert device.sets == []
+
+
+def test_the_table_is_in_the_docs():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "safety.md").read_text()
+    for command in (
+        "discover",
+        "read",
+        "write",
+        "watch",
+        "profile plan",
+        "profile apply",
+        "rollback",
+    ):
+        assert f"| `{command}` |" in text
