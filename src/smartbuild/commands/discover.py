@@ -90,9 +90,12 @@ class DiscoverCommand(click.Command):
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         """Return the transports' discover options, then this command's own."""
-        if not hasattr(self, "_dynamic"):
-            self._dynamic, self._fields = self._specs()
-        return [*self._dynamic, *super().get_params(ctx)]
+        app = get_app()
+        cached = getattr(app, "_discover_specs", None)  # per invocation: plugins may differ
+        if cached is None:
+            cached = app._discover_specs = self._specs()  # type: ignore[attr-defined]
+        self._fields = cached[1]
+        return [*cached[0], *super().get_params(ctx)]
 
 
 def _with_help(spec: Any, text: str) -> Any:
