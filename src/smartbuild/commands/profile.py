@@ -18,6 +18,15 @@ def _site_profile_dirs(app: App) -> list[Path]:
     return app.session.profile_dirs()
 
 
+def _origin(path: str | None) -> str:
+    """Return "shipped" for a profile shipped with smartbuild, else its file."""
+    from smartbuild.profiles.loading import LIBRARY
+
+    if path and Path(path).resolve().parent == LIBRARY.resolve():
+        return "shipped"
+    return str(path)
+
+
 @click.group()
 def profile() -> None:
     """Validate, plan and apply energy and comfort profiles."""
@@ -95,7 +104,7 @@ def plan(profile_ref: str, at: str | None, zones: tuple[str, ...]) -> None:
     if app.output.json_mode:
         app.output.emit_json(plan_json(live))
     else:
-        show_plan(app, live, f"plan of {live.profile.profile} ({live.path})")
+        show_plan(app, live, f"plan of {live.profile.profile} ({_origin(live.path)})")
     if live.points_read and len(live.read_errors) == live.points_read:
         click.get_current_context().exit(int(ExitStatus.UNREACHABLE))
 
@@ -147,7 +156,7 @@ def apply(profile_ref: str, at: str | None, zones: tuple[str, ...], yes: bool, d
     async def go(session: Any) -> Any:
         live = await session.plan(profile_ref, at, zones)
         if not out.json_mode:
-            show_plan(app, live, f"apply {live.profile.profile} ({live.path})")
+            show_plan(app, live, f"apply {live.profile.profile} ({_origin(live.path)})")
         if not live.plan.changes():
             out.info("nothing to change")
         return await session.apply(live, confirm=app.confirm(yes), dry_run=dry_run,
