@@ -76,3 +76,13 @@ def test_the_table_is_in_the_docs():
         "rollback",
     ):
         assert f"| `{command}` |" in text
+
+
+def test_read_takes_several_devices(run, site, tmp_path):
+    path, _device, _lt = site
+    text = path.read_text()
+    path.write_text(text + text.splitlines()[-1].replace("  th:", "  th2:") + "\n")
+    data = json.loads(run("--json", "--site", str(path), "read", "th", "th2").stdout)
+    assert sorted({r["device"] for r in data["readings"]}) == ["th", "th2"]
+    one = json.loads(run("--json", "--site", str(path), "read", "th", "setpoint").stdout)
+    assert [r["point"] for r in one["readings"]] == ["setpoint"]

@@ -315,3 +315,11 @@ def test_the_modbus_docs_name_every_option_of_the_modbus_commands() -> None:
                 assert any(opt in text for opt in param.opts), (
                     f"docs/modbus.md: {command.name} {param.opts}"
                 )
+    # discover's Modbus flags come from the family's typed options
+    from smartbuild.transports.modbus.family import ModbusRtuOptions, ModbusTcpOptions
+
+    for options in (ModbusTcpOptions, ModbusRtuOptions):
+        for _name, spec, _default in options.specs():
+            assert any(flag in text for flag in spec.flags), (
+                f"docs/modbus.md: discover {spec.flags}"
+            )

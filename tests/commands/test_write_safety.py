@@ -146,3 +146,11 @@ def test_a_lost_reply_is_unknown_sent_once_and_rollback_resolves_it(run, peer):
     assert undone.exit_code == 0, undone.output
     assert [o["status"] for o in json.loads(undone.stdout)["outcomes"]] == ["written"]
     assert device.registers[0] == 500
+
+
+def test_read_hides_scale_factor_helpers_unless_all(run, peer):
+    _device, site = peer
+    data = json.loads(run("--json", "--site", str(site), "read", "inv").stdout)
+    assert [r["point"] for r in data["readings"]] == ["limit", "level"]
+    data = json.loads(run("--json", "--site", str(site), "read", "inv", "--all").stdout)
+    assert [r["point"] for r in data["readings"]] == ["limit", "limit_sf", "level"]

@@ -26,18 +26,34 @@ def _describe(app: App, c: Any) -> str:
     return what
 
 
+def _sort_key(c: Any) -> tuple[Any, ...]:
+    """Sort by transport, then addresses numerically (127.0.0.9 before 127.0.0.10)."""
+    import ipaddress
+
+    host, _, port = c.address.rpartition(":") if ":" in c.address else (c.address, "", "")
+    try:
+        ip: tuple[int, Any] = (0, ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        ip = (1, c.address)
+    number = int(port) if port.isdigit() else 0
+    return (c.transport, ip[0], str(ip[1]) if ip[0] else int(ip[1]), number, c.unit or 0)
+
+
 def _table(app: App, found: dict[str, Any], title: str) -> Any:
     from rich.table import Table
 
     from smartbuild.console import escape
 
+    verbose = app.output.verbosity > 0  # how each template matched is for -v
     table = Table(title=escape(title), title_justify="left")
-    for column in ("transport", "address", "unit", "name", "identity", "template", "matched by"):
+    columns = ["transport", "address", "unit", "name", "identity", "template"]
+    for column in [*columns, "matched by"] if verbose else columns:
         table.add_column(column, overflow="fold")
-    for c in sorted(found.values(), key=lambda c: (c.transport, c.address, c.unit or 0)):
+    for c in sorted(found.values(), key=_sort_key):
         unit = "" if c.unit is None else str(c.unit)
-        cells = [c.transport, c.address, unit, c.name or "", _describe(app, c),
-                 c.template or "-", c.matched_by or ""]  # fmt: skip
+        cells = [c.transport, c.address, unit, c.name or "", _describe(app, c), c.template or "-"]
+        if verbose:
+            cells.append(c.matched_by or "")
         table.add_row(*(escape(str(cell)) for cell in cells))
     return table
 

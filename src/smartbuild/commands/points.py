@@ -40,8 +40,12 @@ def readings_exit(readings: Sequence[Reading]) -> int:
     return int(ExitStatus.UNREACHABLE if failed == len(readings) else ExitStatus.PARTIAL)
 
 
-def _points_of(device: Device, names: Sequence[str]) -> list[str]:
-    return list(names) or list(device.template.points)
+def _points_of(device: Device, names: Sequence[str], show_all: bool = True) -> list[str]:
+    """Return the points asked for, or every point (scale-factor helpers only with --all)."""
+    if names:
+        return list(names)
+    helpers = {getattr(p, "sf", None) for p in device.template.points.values()} - {None}
+    return [n for n in device.template.points if show_all or n not in helpers]
 
 
 def read_devices(
@@ -72,6 +76,9 @@ def show_readings(app: App, readings: Sequence[Reading], stats: dict[str, Any]) 
 @click.command()
 @click.argument("device", required=False, shell_complete=complete_device)
 @click.argument("points", nargs=-1)
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also show scale-factor helper points (SunSpec *_SF)."
+)
 @click.option(
     "--zone",
     "zones",
@@ -129,7 +136,8 @@ def show_readings(app: App, readings: Sequence[Reading], stats: dict[str, Any]) 
     help="With --raw: seconds to wait for an answer.",
 )
 def read(
-    device: str | None, points: tuple[str, ...], zones: tuple[str, ...], raw_target: str | None,
+    device: str | None, points: tuple[str, ...], show_all: bool, zones: tuple[str, ...],
+    raw_target: str | None,
     unit: int, table: str, address: int | None, modicon: bool, count: int, dtype: str,
     word_order: str, timeout: float,
 ) -> None:  # fmt: skip
@@ -148,8 +156,16 @@ def read(
         return
     if device is None and not zones:
         raise UsageError("name a DEVICE (or --zone Z)", hint="`smartbuild devices` lists them")
-    chosen = app.session.select([device] if device else [], zones)
-    requests = [(d, _points_of(d, points if device else ())) for d in chosen]
+    ids = [device] if device else []
+    known = app.session.devices()
+    if (
+        device in known
+        and points
+        and all(p in known and p not in known[device].template.points for p in points)
+    ):
+        ids, points = [device, *points], ()  # `read DEV1 DEV2`: several devices, like watch
+    chosen = app.session.select(ids, zones)
+    requests = [(d, _points_of(d, points if ids and points else (), show_all)) for d in chosen]
     for d, names in requests:
         for name in names:
             d.point(name)
