@@ -164,7 +164,7 @@ def discover(ctx: click.Context, save: bool, **flags: Any) -> None:
     if out.json_mode:
         out.emit_json({"candidates": list(result.found.values()), "errors": result.errors,
                        "seconds": round(elapsed, 3), "saved": saved or None})  # fmt: skip
-    else:
+    elif result.found or not result.errors:  # after an error, no empty table: the error says it
         out.print(
             _table(app, result.found, f"{len(result.found)} devices found in {elapsed:.1f} s")
         )
