@@ -1,4 +1,4 @@
-"""`smartbuild log`: the action journal, filterable and exportable."""
+"""`smartbuild log`: the action journal, filterable and exportable (also from read-only places)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,46 @@ import click
 from smartbuild.cli import get_app
 from smartbuild.complete import complete_device
 
+# how each entry kind reads in the table: the write outcomes, the intent before them, v0.1's names
+KIND_STYLES = {
+    "intent": "cyan",
+    "written": "green",
+    "unchanged": "dim",
+    "refused": "yellow",
+    "rejected": "red",
+    "unknown": "bold yellow",
+    "reverted": "bold red",
+    "conflict": "yellow",
+    "unverified": "yellow",
+    "failed": "red",
+    "skipped": "dim",
+    "blocked": "yellow",
+}
+STATUS_STYLES = {"ok": "green", "running": "cyan", "interrupted": "bold red", "error": "red"}
+
 
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
-def _value(value: Any) -> str:
-    return "-" if value is None else str(value)
+def _clean(value: Any) -> str:
+    """Return stored text with control characters shown as escapes (never sent raw)."""
+    text = "-" if value is None else str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _text(value: Any) -> str:
+    """Return stored text safe for a rich table cell: control characters shown, markup escaped."""
+    from smartbuild.console import escape
+
+    return escape(_clean(value))
+
+
+def _styled(value: str, styles: dict[str, str]) -> str:
+    style = styles.get(value)
+    return f"[{style}]{_text(value)}[/{style}]" if style else _text(value)
 
 
 @click.command()
@@ -38,6 +71,8 @@ def log(
     app = get_app()
     out = app.output
     journal = open_journal(app.home)
+    for warning in journal.warnings:
+        out.warn(warning)
     since_ts = parse_since(since) if since else None
     run_id = journal.resolve_run(run_ref) if run_ref else None
     if last:
@@ -51,25 +86,7 @@ def log(
         out.emit_jsonl(journal.entries(run=run_id, device=device, since=since_ts))
         return
     if run_id or device:
-        entries = list(journal.entries(run=run_id, device=device, since=since_ts))
-        run = journal.run(run_id) if run_id else None
-        pending = unresolved(entries)
-        if out.json_mode:
-            out.emit_json({"run": run, "entries": entries, "unresolved": pending})
-            return
-        if run:
-            out.print(
-                f"run [bold]{run['id']}[/bold] {run['command']} · {run['status']} · "
-                f"started {_when(run['started'])} · finished {_when(run['finished'])}"
-                + (" · dry run" if run["dry_run"] else "")
-            )
-        _entries_table(app, entries)
-        for e in pending:
-            out.warn(
-                f"{e['device']}.{e['point']}: the run stopped after announcing a write of "
-                f"{e['requested']} (was {e['before']}): it may or may not have been written; "
-                f"`smartbuild rollback {e['run']}` checks the device and restores {e['before']}"
-            )
+        _show_entries(app, journal, run_id, device, since_ts)
         return
     runs = journal.runs(since=since_ts, limit=limit)
     if out.json_mode:
@@ -80,54 +97,100 @@ def log(
         return
     from rich.table import Table
 
-    table = Table(title=f"runs in {journal.path}", title_justify="left")
+    title = f"runs in {_text(journal.path)}" + (" (read-only)" if journal.read_only else "")
+    table = Table(title=title, title_justify="left")
     for column in ("run", "started", "command", "status", "user@host", "profile"):
         table.add_column(column)
     for run in runs:
         table.add_row(
-            run["id"],
+            _text(run["id"]),
             _when(run["started"]),
-            run["command"] + (" (dry run)" if run["dry_run"] else ""),
-            run["status"],
-            f"{run['user']}@{run['host']}",
-            run["profile_path"] or "",
+            _text(run["command"] + (" (dry run)" if run["dry_run"] else "")),
+            _styled(run["status"], STATUS_STYLES),
+            _text(f"{run['user']}@{run['host']}"),
+            _text(run["profile_path"] or ""),
         )
     out.print(table)
+    for run in runs:
+        if run["rollback"]:
+            out.warn(_interrupted(journal, run))
 
 
-def unresolved(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return intents with no result after them: writes that may or may not have happened."""
-    open_intents: dict[tuple[str, str, str], dict[str, Any]] = {}
+def _interrupted(journal: Any, run: dict[str, Any]) -> str:
+    """Return the line that tells what an interrupted run left and how to undo it."""
+    wrote = sum(1 for _ in journal.entries(run=run["id"], kinds=("intent",)))
+    if not wrote:
+        return f"run {run['id']} was interrupted before it announced any write"
+    return (
+        f"run {run['id']} ({_clean(run['command'])}) was interrupted after announcing {wrote} write(s): "
+        f"`{run['rollback']}` checks its devices and restores what it changed"
+    )
+
+
+def _show_entries(
+    app: Any, journal: Any, run_id: str | None, device: str | None, since_ts: float | None
+) -> None:
+    from smartbuild.journal import unresolved
+
+    out = app.output
+    entries = list(journal.entries(run=run_id, device=device, since=since_ts))
+    run = journal.run(run_id) if run_id else None
+    pending = unresolved(entries)
+    if out.json_mode:
+        out.emit_json({"run": run, "entries": entries, "unresolved": pending})
+        return
+    if run:
+        out.print(
+            f"run [bold]{_text(run['id'])}[/bold] {_text(run['command'])} · "
+            f"{_styled(run['status'], STATUS_STYLES)} · started {_when(run['started'])} · "
+            f"finished {_when(run['finished'])}" + (" · dry run" if run["dry_run"] else "")
+        )
+    _entries_table(app, entries)
     for e in entries:
-        key = (e["run"], e["device"], e["point"])
-        if e["kind"] == "intent":
-            open_intents[key] = e
-        elif e["kind"] in ("written", "unverified", "failed"):
-            open_intents.pop(key, None)
-    return list(open_intents.values())
+        for field in e["damaged"]:
+            out.warn(
+                f"entry {e['id']} ({_clean(e['device'])}.{_clean(e['point'])}): its {field} value is damaged "
+                f"({e[field].error}); the other entries read, and rollback skips this one"
+            )
+    for e in pending:
+        what = f"{_clean(e['device'])}.{_clean(e['point'])}"
+        if e["kind"] == "unknown":
+            said = f"sent {_clean(e['requested'])} (was {_clean(e['before'])}) but no answer came: unresolved"
+        else:
+            said = (
+                f"the run stopped after announcing a write of {_clean(e['requested'])} "
+                f"(was {_clean(e['before'])}): it may or may not have been written"
+            )
+        out.warn(
+            f"{what}: {said}; `smartbuild rollback {e['run']}` checks the device and "
+            f"restores {_clean(e['before'])}"
+        )
+    if run and run["rollback"] and not pending:
+        out.warn(_interrupted(journal, run))
 
 
 def _entries_table(app: Any, entries: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
+    from smartbuild.journal import Damaged, unresolved
+
+    open_ids = {e["id"] for e in unresolved(entries)}
     table = Table()
-    for column in (
-        "time",
-        "kind",
-        "device",
-        "point",
-        "before",
-        "requested",
-        "after",
-        "verified",
-        "message",
-    ):
+    for column in ("#", "time", "kind", "device", "point", "before", "requested", "after",
+                   "verified", "message"):  # fmt: skip
         table.add_column(column)
+
+    def cell(value: Any) -> str:
+        return "[red]damaged[/red]" if isinstance(value, Damaged) else _text(value)
+
     for e in entries:
         verified = "" if e["verified"] is None else ("yes" if e["verified"] else "NO")
+        kind = _styled(e["kind"], KIND_STYLES)
+        if e["id"] in open_ids:
+            kind += " [bold](unresolved)[/bold]"
         table.add_row(
-            _when(e["time"]), e["kind"], _value(e["device"]), _value(e["point"]),
-            _value(e["before"]), _value(e["requested"]), _value(e["after"]), verified,
-            e["message"] or "",
+            str(e["id"]), _when(e["time"]), kind, cell(e["device"]), cell(e["point"]),
+            cell(e["before"]), cell(e["requested"]), cell(e["after"]), verified,
+            _text(e["message"] or ""),
         )  # fmt: skip
     app.output.print(table)

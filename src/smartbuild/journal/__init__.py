@@ -1,0 +1,75 @@
+"""The SQLite action journal (WAL, named migrations, mode 0600) and its builtin observer.
+
+The contract the write path relies on:
+
+- ``open_journal(home)`` returns the journal of a home directory, once per process. A missing
+  journal is created complete and linked into place atomically (120 concurrent first starts all
+  succeed). An existing file is never recreated, moved or deleted: an empty, foreign or damaged one
+  is a ``JournalError`` naming the path and what to do. Where the file or its directory cannot be
+  written (a read-only filesystem) it opens read-only: queries work, writes raise ``JournalError``.
+  Every read-write open marks runs whose process is gone (same host: pid gone or reused, judged by
+  pid + process start time) as ``interrupted`` and frees their leases.
+- A locked journal is waited for ``$SMARTBUILD_JOURNAL_WAIT`` seconds (default 5, or
+  ``open_journal(home, wait_s=…)``), then ``JournalError`` names the holder (run id, command, pid).
+  A full disk is ``JournalError("journal full: … N MiB free")``.
+- ``start_run(run_id, command, …)`` / ``finish_run(run_id, status)`` record a run (finishing also
+  releases its leases). ``add_entry(run_id, kind, device=…, point=…, before=…, requested=…,
+  after=…, verified=…, message=…)`` commits one fsynced entry and returns its id, or raises
+  ``JournalError``: **when adding an ``intent`` raises, send nothing to the device.** Entry kinds
+  are free text; the write outcomes are ``intent`` then one of written, unchanged, refused, rejected,
+  unknown, reverted, conflict.
+- Write leases, one live run per device: ``acquire_lease(device_id, run_id, command, wait_s=0,
+  poll_s=0.05) -> Lease`` (a single INSERT in an IMMEDIATE transaction; re-acquiring by the same run
+  returns its lease) raises ``LeaseHeld`` (a ``SafetyRefusal``, exit 5) naming the holding run, its
+  command and since when after ``wait_s``; a holder whose process is gone is reclaimed and its run
+  marked interrupted. ``release_lease(lease)``, ``release_leases(run_id)``, ``leases()``; the
+  ``with journal.lease(…)`` block. From asyncio: ``await acquire_lease_async(…)``,
+  ``release_lease_async(lease)``, ``async with journal.lease_async(…)`` (each try runs in a worker
+  thread; waits are ``asyncio.sleep``). Order per device: lease → read before → intent → write.
+- Queries: ``runs()``, ``run(id)``, ``entries(run=, device=, since=, kinds=)``, ``resolve_run``,
+  ``last_run``, ``unresolved(entries)``. A value that no longer decodes is a ``Damaged`` marker in
+  its field and the entry lists it under ``damaged``: skip such entries when restoring.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from smartbuild.hookspecs import hookimpl
+from smartbuild.journal.leases import Lease, LeaseHeld
+from smartbuild.journal.migrations import MIGRATIONS
+from smartbuild.journal.queries import (
+    ENTRY_COLUMNS,
+    RUN_COLUMNS,
+    Damaged,
+    rollback_command,
+    unresolved,
+)
+from smartbuild.journal.store import FILENAME, Journal
+
+if TYPE_CHECKING:
+    from smartbuild.model import Event
+
+__all__ = [
+    "ENTRY_COLUMNS", "FILENAME", "MIGRATIONS", "RUN_COLUMNS", "Damaged", "Journal", "Lease",
+    "LeaseHeld", "open_journal", "rollback_command", "track_event", "unresolved",
+]  # fmt: skip
+
+_open: dict[Path, Journal] = {}
+
+
+def open_journal(home: Path, *, wait_s: float | None = None) -> Journal:
+    """Return the journal of a home directory, opened once per process."""
+    key = Path(home).resolve()
+    if key not in _open:
+        _open[key] = Journal(key, wait_s=wait_s)
+    return _open[key]
+
+
+@hookimpl
+def track_event(event: Event, app: Any) -> None:
+    """Journal every event durably before the caller goes on."""
+    if event.kind in ("discovered",):  # discovery is not an action on equipment
+        return
+    open_journal(app.home).record(event)
