@@ -168,13 +168,9 @@ def test_120_concurrent_first_starts_all_succeed(tmp_path):
 
 def test_concurrent_first_starts_of_the_cli_all_succeed(tmp_path):
     home = tmp_path / "fresh"
-    procs = [
-        subprocess.Popen(
-            [*smartbuild_argv(home), "--json", "log"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        for _ in range(12)
-    ]
+    argv = [*smartbuild_argv(home), "--json", "log"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    procs = [subprocess.Popen(argv, **pipes) for _ in range(12)]  # type: ignore[call-overload]
     outputs = [proc.communicate(timeout=120) for proc in procs]
     assert [proc.returncode for proc in procs] == [0] * 12, outputs[0][1]
 
@@ -207,9 +203,11 @@ def test_a_lock_held_by_another_program_names_its_pid(isolated_home):
         "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
         "db.execute('BEGIN EXCLUSIVE'); print('ready', flush=True); time.sleep(60)\n"
     )
-    with holding(script, str(isolated_home / "journal.db")) as holder:
-        with pytest.raises(JournalError, match=f"held by pid {holder.pid}"):
-            Journal(isolated_home, wait_s=0.2).start_run("r2", "write")
+    with (
+        holding(script, str(isolated_home / "journal.db")) as holder,
+        pytest.raises(JournalError, match=f"held by pid {holder.pid}"),
+    ):
+        Journal(isolated_home, wait_s=0.2).start_run("r2", "write")
 
 
 def test_a_failed_commit_raises_and_stores_nothing(isolated_home):

@@ -255,7 +255,9 @@ class Journal(Reading, leases.Leasing):
             try:
                 return self.db.execute(sql, args).fetchall()
             except sqlite3.Error as error:
-                raise diagnose.translate(error, self.path, "read the journal", self.wait_s) from None
+                raise diagnose.translate(
+                    error, self.path, "read the journal", self.wait_s
+                ) from None
 
     def start_run(
         self,
