@@ -117,9 +117,7 @@ def test_a_reused_pid_does_not_keep_a_lease(journal):
         other.wait()
 
 
-@pytest.mark.parametrize(
-    ("host", "start"), [("elsewhere", None), (None, "BOOT/other-namespace/1")]
-)
+@pytest.mark.parametrize(("host", "start"), [("elsewhere", None), (None, "BOOT/other-namespace/1")])
 def test_a_holder_we_cannot_judge_keeps_its_lease(journal, host, start):
     me = current()
     assert me.start is not None
@@ -181,7 +179,9 @@ def test_async_acquire_waits_without_blocking_the_loop(isolated_home):
         journal = Journal(isolated_home)
         journal.start_run("async", "hub run")
         try:
-            async with journal.lease_async("th-1", "async", "hub run", wait_s=20, poll_s=0.02) as got:
+            async with journal.lease_async(
+                "th-1", "async", "hub run", wait_s=20, poll_s=0.02
+            ) as got:
                 assert journal.leases() == [got]
             assert journal.leases() == []
             with pytest.raises(LeaseHeld):

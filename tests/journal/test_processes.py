@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from smartbuild.journal import processes
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
 
 
 def test_this_process_lives():
@@ -24,7 +29,7 @@ def test_identity_tells_gone_reused_rebooted_and_unknowable():
     try:
         ident = processes.ProcessId(child.pid, me.host, None)
         # a pid seen now, then asked again with its own start time: alive
-        stat = open(f"/proc/{child.pid}/stat").read().rpartition(")")[2].split()
+        stat = _stat(child.pid)
         start = f"{boot}/{pidns}/{stat[19]}"
         assert processes.alive(child.pid, me.host, start) is True
         assert processes.alive(child.pid, me.host, f"{boot}/{pidns}/{int(stat[19]) + 1}") is False
@@ -47,10 +52,10 @@ def test_a_zombie_counts_as_gone():
         pytest.skip("needs Linux /proc")
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     for _ in range(200):  # not reaped yet: a zombie until wait()
-        if open(f"/proc/{child.pid}/stat").read().rpartition(")")[2].split()[0] == "Z":
+        if _stat(child.pid)[0] == "Z":
             break
         subprocess.run(["sleep", "0.01"])
     boot, pidns, _ = me.start.split("/")
-    stat = open(f"/proc/{child.pid}/stat").read().rpartition(")")[2].split()
+    stat = _stat(child.pid)
     assert processes.alive(child.pid, me.host, f"{boot}/{pidns}/{stat[19]}") is False
     child.wait()
