@@ -25,6 +25,7 @@ KIND_STYLES = {
     "skipped": "dim",
     "blocked": "yellow",
 }
+RESTORE_FIELDS = ("before", "requested")  # what rollback needs from an entry
 STATUS_STYLES = {"ok": "green", "running": "cyan", "interrupted": "bold red", "error": "red"}
 
 
@@ -150,7 +151,8 @@ def _show_entries(
         for field in e["damaged"]:
             out.warn(
                 f"entry {e['id']} ({_clean(e['device'])}.{_clean(e['point'])}): its {field} value is damaged "
-                f"({e[field].error}); the other entries read, and rollback skips this one"
+                f"({e[field].error}); the other entries read"
+                + ("; rollback leaves this point as it is" if field in RESTORE_FIELDS else "")
             )
     for e in pending:
         what = f"{_clean(e['device'])}.{_clean(e['point'])}"

@@ -1,0 +1,219 @@
+"""`smartbuild log`: runs, entries, outcomes, damage, interrupted runs — with real peers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from smartbuild.journal import Journal
+from smartbuild.model import Event, new_run_id, run_started
+from smartbuild.sim.peers.modbus_farm import ServerSpec, SimUnit
+from tests.journal.procs import HOLD_LOCK, holding
+from tests.rigs import farm_thread
+
+HEATING, COOLING = 10, 11  # acme-th200 holding registers (0.1 °C)
+
+
+def fill(journal: Journal, command: str = "write", device: str = "th-1") -> str:
+    run_id = new_run_id()
+    journal.record(run_started(run_id, command))
+    journal.record(Event("intent", run_id, device, "heating_setpoint", before=20.5, requested=21.0))
+    journal.record(
+        Event("written", run_id, device, "heating_setpoint", before=20.5, requested=21.0, after=21.0, verified=True,
+              plugin="smartbuild.transports.modbus.transport", plugin_version="0.1.0")
+    )  # fmt: skip
+    journal.record(Event("run-finished", run_id, data={"status": "ok"}))
+    return run_id
+
+
+def test_log_lists_runs_and_filters(run, isolated_home):
+    journal = Journal(isolated_home)
+    first = fill(journal, "write", "th-1")
+    second = fill(journal, "profile apply", "th-2")
+    journal.close()
+    result = run("--json", "log")
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)["runs"]
+    assert [r["id"] for r in runs] == [second, first]
+    assert runs[0]["pid"] == os.getpid() and runs[0]["rollback"] is None
+    result = run("--json", "log", "--run", first[:5])
+    data = json.loads(result.stdout)
+    assert data["run"]["id"] == first
+    assert [e["kind"] for e in data["entries"]] == ["intent", "written"]
+    assert data["entries"][1]["after"] == 21.0 and data["entries"][1]["verified"] is True
+    result = run("--json", "log", "--device", "th-2")
+    assert {e["run"] for e in json.loads(result.stdout)["entries"]} == {second}
+    result = run("log", "--jsonl", "--since", "1h")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 4
+    result = run("--json", "log", "--since", "2000-01-01", "--last")
+    assert json.loads(result.stdout)["run"]["id"] == second
+    result = run("log", "--run", first)
+    assert "heating_setpoint" in result.stdout and "write" in result.stdout
+
+
+def test_log_errors(run, isolated_home):
+    Journal(isolated_home).close()
+    assert run("log", "--since", "yesterday-ish").exit_code == 2
+    result = run("log", "--run", "nothere")
+    assert result.exit_code == 2 and "no run 'nothere'" in result.stderr
+
+
+def test_unknown_outcomes_show_as_unresolved_until_resolved(run, isolated_home):
+    journal = Journal(isolated_home)
+    journal.start_run("r1", "profile apply office.yaml")
+    journal.add_entry(
+        "r1", "intent", device="th", point="heating_setpoint", before=20, requested=21
+    )
+    journal.add_entry("r1", "unknown", device="th", point="heating_setpoint", before=20,
+                      requested=21, message="no answer within 1 s")  # fmt: skip
+    for kind in ("refused", "rejected", "reverted", "conflict", "unchanged"):
+        journal.add_entry("r1", kind, device="th", point=f"p_{kind}", requested=1)
+    journal.finish_run("r1", "partial")
+    result = run("log", "--run", "r1")
+    assert result.exit_code == 0, result.output
+    assert "unknown (unresolved)" in result.stdout
+    for kind in ("refused", "rejected", "reverted", "conflict", "unchanged"):
+        assert kind in result.stdout
+    assert (
+        "th.heating_setpoint: sent 21 (was 20) but no answer came: unresolved; "
+        "`smartbuild rollback r1` checks the device and restores 20"
+    ) in " ".join(result.stderr.split())
+    pending = json.loads(run("--json", "log", "--run", "r1").stdout)["unresolved"]
+    assert [(e["kind"], e["point"]) for e in pending] == [("unknown", "heating_setpoint")]
+    # a read-back that found the value settles it
+    journal.add_entry("r1", "written", device="th", point="heating_setpoint", after=21)
+    assert json.loads(run("--json", "log", "--run", "r1").stdout)["unresolved"] == []
+
+
+def test_device_text_is_escaped_not_interpreted(run, isolated_home):
+    journal = Journal(isolated_home)
+    journal.start_run("r1", "write [/red] \x1b[31mred")
+    journal.add_entry("r1", "intent", device="[bold]x[/]", point="p\x07", message="[/red]")
+    result = run("log")
+    assert result.exit_code == 0, result.output
+    assert "[/red]" in result.stdout and "\\x1b[31mred" in result.stdout
+    assert "\x1b" not in result.stdout
+    result = run("log", "--run", "r1")
+    assert result.exit_code == 0, result.output
+    assert "[bold]x[/]" in result.stdout and "p\\x07" in result.stdout
+
+
+def _thermostat_site(tmp_path: Path, farm, *, timeout: float = 0.5) -> Path:
+    host, port = farm.endpoints[0]
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        "site: log-test\ntimezone: Europe/Berlin\nzones:\n  z1: {tags: [office]}\ndevices:\n"
+        f'  th: {{template: acme-th200, transport: modbus-tcp, address: "{host}:{port}",'
+        f" unit: 1, zone: z1, timeout: {timeout}, retries: 0}}\n"
+    )
+    return path
+
+
+def _held(farm, register: int) -> int:
+    host, port = farm.endpoints[0]
+    return farm.get(host, port, 1, "holding", register)[0]
+
+
+def test_a_damaged_entry_stays_damaged_alone_and_rollback_restores_the_rest(run, tmp_path):
+    unit = SimUnit(1, input={0: 215, 1: 450}, holding={HEATING: 190, COOLING: 260, 12: 1})
+    with farm_thread([ServerSpec("127.0.3.61", [unit], port=0)]) as farm:
+        site = str(_thermostat_site(tmp_path, farm))
+        applied = run("--site", site, "--json", "profile", "apply", "office-en16798-cat2",
+                      "--at", "2026-12-01 08:00", "--yes")  # fmt: skip
+        assert applied.exit_code == 0, applied.output
+        assert (_held(farm, HEATING), _held(farm, COOLING)) == (200, 240)
+        run_id = json.loads(run("--json", "log").stdout)["runs"][0]["id"]
+        db = sqlite3.connect(Path(os.environ["SMARTBUILD_HOME"]) / "journal.db")
+        db.execute("UPDATE entries SET before = '{\"broken' WHERE point = 'cooling_setpoint'")
+        db.commit()
+        db.close()
+        result = run("log", "--run", run_id)
+        assert result.exit_code == 0, result.output
+        assert "damaged" in result.stdout and "heating_setpoint" in result.stdout
+        damaged_ids = [
+            e["id"]
+            for e in json.loads(run("--json", "log", "--run", run_id).stdout)["entries"]
+            if e["damaged"]
+        ]
+        assert damaged_ids and all(f"entry {i} " in result.stderr for i in damaged_ids)
+        data = json.loads(run("--json", "log", "--run", run_id).stdout)
+        broken = next(e for e in data["entries"] if e["damaged"])
+        assert broken["before"]["damaged"] is True and broken["before"]["raw"] == '{"broken'
+        rolled = run("--site", site, "--json", "rollback", run_id, "--yes")
+        assert rolled.exit_code == 0, rolled.output
+        # the readable point is restored; the damaged one is left as it is, never guessed
+        assert (_held(farm, HEATING), _held(farm, COOLING)) == (190, 240)
+
+
+def _count(home: Path, kind: str) -> int:
+    try:
+        con = sqlite3.connect(f"file:{home / 'journal.db'}?mode=ro", uri=True, timeout=0.05)
+        try:
+            return int(
+                con.execute("SELECT count(*) FROM entries WHERE kind = ?", (kind,)).fetchone()[0]
+            )
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_a_killed_run_is_marked_interrupted_with_its_rollback_command(run, tmp_path):
+    """kill -9 of a real `smartbuild write` between its intent and the device's answer."""
+    unit = SimUnit(1, input={0: 215, 1: 450}, holding={HEATING: 200, COOLING: 260, 12: 1},
+                   response_delay_s=1.5)  # fmt: skip
+    home = Path(os.environ["SMARTBUILD_HOME"])
+    with farm_thread([ServerSpec("127.0.3.62", [unit], port=0)]) as farm:
+        site = _thermostat_site(tmp_path, farm, timeout=10)
+        argv = [sys.executable, "-m", "smartbuild", "--site", str(site), "write", "th",
+                "heating_setpoint", "22", "--yes"]  # fmt: skip
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while _count(home, "intent") < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        raw = sqlite3.connect(home / "journal.db").execute("SELECT id, status FROM runs")
+        run_id, status = raw.fetchone()
+        assert status == "running"  # nobody could say otherwise yet
+        result = run("log")
+        assert result.exit_code == 0, result.output
+        assert "interrupted" in result.stdout
+        warning = " ".join(result.stderr.split())
+        assert f"`smartbuild rollback {run_id}` checks its devices" in warning, warning
+        listed = json.loads(run("--json", "log").stdout)["runs"][0]
+        assert listed["status"] == "interrupted"
+        assert listed["rollback"] == f"smartbuild rollback {run_id}"
+        assert listed["pid"] == proc.pid
+        detail = run("log", "--run", run_id)
+        assert "intent (unresolved)" in detail.stdout
+        rolled = run("--site", str(site), "rollback", run_id, "--yes")
+        assert rolled.exit_code == 0, rolled.output
+        assert _held(farm, HEATING) == 200
+
+
+@pytest.mark.parametrize("wait", ["0.3"])
+def test_a_locked_journal_refuses_the_write_naming_the_holder(run, tmp_path, isolated_home, wait):
+    unit = SimUnit(1, input={0: 215, 1: 450}, holding={HEATING: 200, COOLING: 260, 12: 1})
+    Journal(isolated_home).close()
+    with (
+        farm_thread([ServerSpec("127.0.3.63", [unit], port=0)]) as farm,
+        holding(HOLD_LOCK, str(isolated_home)) as holder,
+    ):
+        site = str(_thermostat_site(tmp_path, farm))
+        result = run("--site", site, "write", "th", "heating_setpoint", "22", "--yes",
+                     env={"SMARTBUILD_JOURNAL_WAIT": wait})  # fmt: skip
+        assert result.exit_code == 1, result.output
+        message = " ".join(result.stderr.split())
+        assert "is locked: waited" in message and "run holder01" in message, message
+        assert f"pid {holder.pid}" in message and "internal error" not in message
+        assert _held(farm, HEATING) == 200  # nothing was written
