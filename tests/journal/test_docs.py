@@ -36,7 +36,9 @@ def test_every_documented_kind_is_rendered_by_log():
     assert kinds == ["intent", "written", "unchanged", "refused", "rejected", "unknown",
                      "reverted", "conflict"]  # fmt: skip
     assert set(kinds) <= set(KIND_STYLES)
-    for legacy in re.findall(r"`(\w+)`", DOC.split("Journals of v0.1 also hold", 1)[1].split(";", 1)[0]):
+    for legacy in re.findall(
+        r"`(\w+)`", DOC.split("Journals of v0.1 also hold", 1)[1].split(";", 1)[0]
+    ):
         assert legacy in KIND_STYLES
 
 

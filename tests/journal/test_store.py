@@ -166,6 +166,31 @@ def test_120_concurrent_first_starts_all_succeed(tmp_path):
     assert sorted(os.listdir(home)) == ["journal.db", "journal.db-shm", "journal.db-wal"]
 
 
+def _first_start_without_links(home: str, barrier, queue) -> None:
+    def no_link(*_args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    os.link = no_link  # a filesystem without hard links (this forked child only)
+    _first_start(home, barrier, queue)
+
+
+def test_first_starts_without_hard_links_all_succeed(tmp_path):
+    home = tmp_path / "nolinks"
+    ctx = multiprocessing.get_context("fork")
+    barrier, queue = ctx.Barrier(20), ctx.Queue()
+    procs = [
+        ctx.Process(target=_first_start_without_links, args=(str(home), barrier, queue))
+        for _ in range(20)
+    ]
+    for proc in procs:
+        proc.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+    assert results == ["ok"] * 20, [r for r in results if r != "ok"][:3]
+    assert len(Journal(home).runs()) == 20
+
+
 def test_concurrent_first_starts_of_the_cli_all_succeed(tmp_path):
     home = tmp_path / "fresh"
     argv = [*smartbuild_argv(home), "--json", "log"]

@@ -76,7 +76,11 @@ def user_name() -> str:
 
 def current() -> ProcessId:
     """Return the identity of this process."""
-    pid = os.getpid()
+    return _identity(os.getpid())  # keyed by pid: a forked child is another process
+
+
+@lru_cache(maxsize=4)
+def _identity(pid: int) -> ProcessId:
     space = _namespace()
     ticks = _start_ticks(pid) if space else None
     start = f"{space[0]}/{space[1]}/{ticks[1]}" if space and ticks else None

@@ -102,14 +102,31 @@ class Journal(Reading, leases.Leasing):
             except FileExistsError:
                 pass  # another process created it first: use that one
             except OSError:  # a filesystem without hard links: create in place, exclusively
-                with suppress(FileExistsError):
-                    os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+                self._create_in_place()
         except sqlite3.Error as error:
             raise diagnose.translate(error, self.path, "create the journal", self.wait_s) from None
         finally:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 with suppress(OSError):
                     os.unlink(f"{tmp}{suffix}")
+
+    def _create_in_place(self) -> None:
+        """Create and migrate the journal where it stands (others wait while it is 0 bytes)."""
+        try:
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            return  # another process is creating it: _check_file waits for its header
+        except OSError as error:
+            raise JournalError(
+                f"cannot create the journal at {self.path}: {error.strerror}",
+                hint="pass a writable directory with --home or set SMARTBUILD_HOME",
+            ) from None
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # writes the header at once
+            migrations.migrate(db)
+        finally:
+            db.close()
 
     def _check_file(self) -> None:
         """Refuse an existing file that is not a SQLite database; never replace it."""
