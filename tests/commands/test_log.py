@@ -60,6 +60,20 @@ def test_log_lists_runs_and_filters(run, isolated_home):
     assert "heating_setpoint" in result.stdout and "write" in result.stdout
 
 
+def test_log_shows_the_write_leases_held_now(run, isolated_home):
+    journal = Journal(isolated_home)
+    journal.start_run("r1", "profile apply office.yaml")
+    journal.acquire_lease("th-1", "r1", "profile apply office.yaml")
+    listed = json.loads(run("--json", "log").stdout)["leases"]
+    assert [(x["device"], x["run"], x["pid"]) for x in listed] == [("th-1", "r1", os.getpid())]
+    result = run("log")
+    assert "th-1 is being written by run r1 (profile apply office.yaml, pid" in " ".join(
+        result.stderr.split()
+    )
+    journal.finish_run("r1", "ok")
+    assert json.loads(run("--json", "log").stdout)["leases"] == []
+
+
 def test_log_errors(run, isolated_home):
     Journal(isolated_home).close()
     assert run("log", "--since", "yesterday-ish").exit_code == 2

@@ -136,6 +136,20 @@ def test_a_v01_journal_is_upgraded_and_its_stale_runs_marked(isolated_home):
     assert journal.run("old1")["rollback"] == "smartbuild rollback old1"
 
 
+def test_a_v01_journal_reads_where_it_cannot_be_upgraded(isolated_home, monkeypatch):
+    isolated_home.mkdir(parents=True)
+    old = sqlite3.connect(isolated_home / "journal.db", isolation_level=None)
+    old.executescript(V01_SCHEMA)
+    old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied REAL)")
+    old.execute("INSERT INTO runs (id, started, command, status) VALUES ('old1', 1, 'write', 'ok')")
+    old.close()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m, **kw: m != os.W_OK and real(p, m, **kw))
+    journal = Journal(isolated_home)
+    assert journal.read_only and journal.leases() == []
+    assert journal.runs()[0]["id"] == "old1" and journal.runs()[0]["pid"] is None
+
+
 def _first_start(home: str, barrier: multiprocessing.synchronize.Barrier, queue) -> None:
     try:
         barrier.wait(30)

@@ -90,8 +90,9 @@ def log(
         _show_entries(app, journal, run_id, device, since_ts)
         return
     runs = journal.runs(since=since_ts, limit=limit)
+    held = journal.leases()
     if out.json_mode:
-        out.emit_json({"runs": runs})
+        out.emit_json({"runs": runs, "leases": held})
         return
     if not runs:
         out.info("the journal is empty")
@@ -115,6 +116,12 @@ def log(
     for run in runs:
         if run["rollback"]:
             out.warn(_interrupted(journal, run))
+    for lease in held:
+        out.info(
+            f"{_clean(lease.device)} is being written by run {lease.run} "
+            f"({_clean(lease.command)}, pid {lease.pid} on {_clean(lease.host)}) "
+            f"since {_when(lease.acquired)}"
+        )
 
 
 def _interrupted(journal: Any, run: dict[str, Any]) -> str:

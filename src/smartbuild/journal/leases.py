@@ -70,6 +70,7 @@ class Leasing:
 
     db: sqlite3.Connection
     _lock: threading.RLock
+    _has_leases: bool
 
     def _transaction(self, action: str, *, durable: bool = True) -> Any:
         raise NotImplementedError
@@ -179,6 +180,8 @@ class Leasing:
 
     def leases(self) -> list[Lease]:
         """Return the leases held now, oldest first."""
+        if not self._has_leases:  # an older journal read where it cannot be upgraded
+            return []
         rows = self._fetch(f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases ORDER BY acquired")
         return [Lease(*row) for row in rows]
 

@@ -64,6 +64,9 @@ class Journal(Reading, leases.Leasing):
             self._run_columns = frozenset(
                 row[1] for row in self.db.execute("PRAGMA table_info(runs)").fetchall()
             )
+            self._has_leases = bool(
+                self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'leases'").fetchone()
+            )
             if not self._run_columns:
                 raise JournalError(f"the journal {self.path} holds no runs table")
         except sqlite3.Error as error:
