@@ -286,6 +286,9 @@ journal.add_entry("r1", "intent", device="th", point="heating_setpoint", message
 """
 
 
+START_RUN = "import sys; from smartbuild.journal import open_journal as o; o(sys.argv[1]).start_run('r2', 'w')"
+
+
 @pytest.mark.skipif(not _unshare_available(), reason="needs root and unshare for a mount namespace")
 def test_a_full_disk_says_journal_full(tmp_path):
     """A real 256 KiB tmpfs in a private mount namespace, filled up while the journal is open."""
@@ -294,15 +297,20 @@ def test_a_full_disk_says_journal_full(tmp_path):
     script = (
         f"mount -t tmpfs -o size=256k tmpfs {disk} && "
         f"{sys.executable} -c '{FILL_THEN_WRITE}' {disk}; "
+        f"dd if=/dev/zero of={disk}/filler2 bs=1k 2>/dev/null; "  # what the exit freed, too
         f"{' '.join(smartbuild_argv(disk))} log; "
+        f"{' '.join(smartbuild_argv(disk))} --json log --run r1 >/dev/null; "
+        f'{sys.executable} -c "{START_RUN}" {disk}; '
         f"ls {disk}"
     )
     result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
     err = result.stderr
     assert "JournalError: journal full: cannot record intent of th heating_setpoint:" in err, err
     assert f"the disk holding {disk}/journal.db is full (0 bytes free)" in err
-    # `log` still reads the journal on the full disk
+    # `log` still reads the journal on the full disk (read-only: not even its index file fits)
     assert "r1" in result.stdout and "interrupted" in result.stdout, result.stdout
+    assert "(read-only)" in result.stdout
+    assert "JournalError: journal full: cannot record run r2:" in err
     assert "may be corrupt" not in err and "internal error" not in err
     assert "journal.db" in result.stdout.split()  # kept where it was
 

@@ -61,10 +61,7 @@ def translate(error: sqlite3.Error, path: Path, action: str, waited_s: float) ->
             hint="run again when that is done, or wait longer: SMARTBUILD_JOURNAL_WAIT=SECONDS",
         )
     if kind == FULL or (kind == IOERR and _nearly_full(path)):
-        return JournalError(
-            f"journal full: cannot {action}: the disk holding {path} is full ({free_space(path)})",
-            hint="free space on that disk (or raise its quota) and run again; the journal is intact",
-        )
+        return full(path, action)
     if kind == READONLY:
         return JournalError(
             f"the journal {path} is read-only here: cannot {action}",
@@ -83,6 +80,14 @@ def translate(error: sqlite3.Error, path: Path, action: str, waited_s: float) ->
             hint="check that the directory exists and is readable; pass another --home otherwise",
         )
     return JournalError(f"the journal {path}: cannot {action}: {error}")
+
+
+def full(path: Path, action: str) -> JournalError:
+    """Return the error for a journal on a full disk."""
+    return JournalError(
+        f"journal full: cannot {action}: the disk holding {path} is full ({free_space(path)})",
+        hint="free space on that disk (or raise its quota) and run again; the journal is intact",
+    )
 
 
 def damaged(path: Path, detail: str) -> JournalError:

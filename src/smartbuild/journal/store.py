@@ -50,7 +50,7 @@ class Journal(Reading, leases.Leasing):
         self.path = Path(home) / FILENAME
         self.wait_s = wait_from_env() if wait_s is None else wait_s
         self.read_only = False
-        self._read_only_why: JournalError | None = None  # why writes are refused, when not obvious
+        self._disk_full = False  # opened read-only because the disk is full
         self.warnings: list[str] = []
         self.interrupted: list[str] = []  # runs this open found dead and marked
         self._lock = threading.RLock()
@@ -164,19 +164,20 @@ class Journal(Reading, leases.Leasing):
         """Connect read-write, or read-only where the file or its directory cannot be written."""
         writable = os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
         if writable:
+            db = None
             try:
                 db = self._uri_connect("rw")
                 db.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 return db
             except sqlite3.Error as error:
+                if db is not None:
+                    db.close()
                 why = diagnose.translate(error, self.path, "open the journal", self.wait_s)
-                if not why.message.startswith("journal full") and diagnose.code(error) not in (
-                    diagnose.READONLY,
-                    diagnose.CANTOPEN,
-                ):
+                self._disk_full = why.message.startswith("journal full")
+                readonly = diagnose.code(error) in (diagnose.READONLY, diagnose.CANTOPEN)
+                if not (self._disk_full or readonly):
                     raise why from None
-                # a full disk still lets `log` read: writes then fail with this message
-                self._read_only_why = why
+                # a full disk still lets `log` read; writes then say the disk is full
         self.read_only = True
         try:
             db = self._uri_connect("ro")
@@ -239,8 +240,8 @@ class Journal(Reading, leases.Leasing):
     @contextmanager
     def _transaction(self, action: str, *, durable: bool = True) -> Iterator[None]:
         """Run the body in an IMMEDIATE transaction; any failure raises JournalError, committed or not."""
-        if self._read_only_why is not None:
-            raise JournalError(self._read_only_why.message, hint=self._read_only_why.hint)
+        if self._disk_full:
+            raise diagnose.full(self.path, action)
         if self.read_only:
             raise JournalError(
                 f"the journal {self.path} is read-only here: cannot {action}",
