@@ -99,7 +99,8 @@ class Leasing:
                 return holder, holder  # this run holds it already: leases are per run, not counted
             if processes.alive(holder.pid, holder.host, holder.process_start) is not False:
                 return None, holder
-            self.db.execute("DELETE FROM leases WHERE device = ?", (device_id,))
+            # its process is gone: so is every lease of its run
+            self.db.execute("DELETE FROM leases WHERE run = ?", (holder.run,))
             _interrupt(self.db, holder.run)
             self.db.execute(
                 f"INSERT INTO leases ({', '.join(LEASE_COLUMNS)}) VALUES (?,?,?,?,?,?,?)",
