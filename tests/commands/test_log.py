@@ -74,6 +74,19 @@ def test_log_shows_the_write_leases_held_now(run, isolated_home):
     assert json.loads(run("--json", "log").stdout)["leases"] == []
 
 
+def test_an_interrupted_rollback_is_finished_by_rolling_back_its_parent(run, isolated_home):
+    journal = Journal(isolated_home)
+    journal.start_run("apply1", "profile apply office.yaml")
+    journal.finish_run("apply1", "ok")
+    journal.start_run("undo1", "rollback apply1", parent_run="apply1")
+    journal.add_entry("undo1", "intent", device="th", point="heating_setpoint", requested=20)
+    journal.db.execute("UPDATE runs SET pid = NULL WHERE id = 'undo1'")  # as a v0.1 run, gone
+    journal.close()
+    listed = json.loads(run("--json", "log").stdout)["runs"]
+    assert listed[0]["id"] == "undo1" and listed[0]["status"] == "interrupted"
+    assert listed[0]["rollback"] == "smartbuild rollback apply1"
+
+
 def test_log_errors(run, isolated_home):
     Journal(isolated_home).close()
     assert run("log", "--since", "yesterday-ish").exit_code == 2

@@ -174,7 +174,12 @@ class Reading:
             and processes.alive(run["pid"], run["host"], run["process_start"]) is False
         ):
             run["status"] = "interrupted"
-        run["rollback"] = rollback_command(run["id"]) if run["status"] == "interrupted" else None
+        run["rollback"] = None
+        if run["status"] == "interrupted":
+            # an interrupted rollback is finished by rolling its parent back again (what is
+            # restored already counts as unchanged), not by undoing the rollback
+            undo = run["parent_run"] if str(run["command"]).startswith("rollback ") else None
+            run["rollback"] = rollback_command(undo or run["id"])
         return run
 
 
