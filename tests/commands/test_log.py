@@ -121,6 +121,18 @@ def test_unknown_outcomes_show_as_unresolved_until_resolved(run, isolated_home):
     assert json.loads(run("--json", "log", "--run", "r1").stdout)["unresolved"] == []
 
 
+def test_a_damaged_time_does_not_hide_the_entry(run, isolated_home):
+    journal = Journal(isolated_home)
+    journal.start_run("r1", "write")
+    journal.add_entry("r1", "intent", device="th", point="heating_setpoint", requested=21)
+    journal.db.execute("UPDATE entries SET time = 'yesterday'")
+    journal.db.execute("UPDATE runs SET started = 1e300")
+    result = run("log", "--run", "r1")
+    assert result.exit_code == 0, result.output
+    assert "damaged" in result.stdout and "heating_setpoint" in result.stdout
+    assert run("log").exit_code == 0
+
+
 def test_device_text_is_escaped_not_interpreted(run, isolated_home):
     journal = Journal(isolated_home)
     journal.start_run("r1", "write [/red] \x1b[31mred")

@@ -29,8 +29,13 @@ RESTORE_FIELDS = ("before", "requested")  # what rollback needs from an entry
 STATUS_STYLES = {"ok": "green", "running": "cyan", "interrupted": "bold red", "error": "red"}
 
 
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+def _when(ts: Any) -> str:
+    if not ts:
+        return "-"
+    try:
+        return datetime.fromtimestamp(float(ts)).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "damaged"  # a time that is no time: show the rest of the entry anyway
 
 
 def _clean(value: Any) -> str:

@@ -166,7 +166,10 @@ def running_runs(path: Path) -> list[dict[str, Any]]:
 
 def describe_run(run: dict[str, Any]) -> str:
     """Return 'run ID (COMMAND, pid N on HOST, since HH:MM:SS)'."""
-    since = datetime.fromtimestamp(run["started"]).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        since = datetime.fromtimestamp(float(run["started"])).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError, OverflowError, OSError):
+        since = "an unknown time"
     where = f"pid {run['pid']} on {run['host']}, " if run.get("pid") else ""
     return f"run {run['id']} (`smartbuild {run['command']}`, {where}since {since})"
 
