@@ -136,6 +136,22 @@ def test_a_v01_journal_is_upgraded_and_its_stale_runs_marked(isolated_home):
     assert journal.run("old1")["rollback"] == "smartbuild rollback old1"
 
 
+def test_a_failing_migration_changes_nothing(isolated_home):
+    """All pending migrations run in one exclusive transaction: a failure rolls every one back."""
+    isolated_home.mkdir(parents=True)
+    old = sqlite3.connect(isolated_home / "journal.db", isolation_level=None)
+    old.executescript(V01_SCHEMA)
+    old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied REAL)")
+    old.executemany("INSERT INTO _migrations VALUES (?, 0)", [(n,) for n, _ in MIGRATIONS[:2]])
+    old.execute("CREATE TABLE leases (x)")  # in the way of migration 003, after its ALTERs
+    old.close()
+    with pytest.raises(JournalError, match="table leases already exists"):
+        Journal(isolated_home)
+    check = sqlite3.connect(isolated_home / "journal.db")
+    assert "pid" not in {row[1] for row in check.execute("PRAGMA table_info(runs)")}
+    assert check.execute("SELECT count(*) FROM _migrations").fetchone()[0] == 2
+
+
 def test_a_v01_journal_reads_where_it_cannot_be_upgraded(isolated_home, monkeypatch):
     isolated_home.mkdir(parents=True)
     old = sqlite3.connect(isolated_home / "journal.db", isolation_level=None)
