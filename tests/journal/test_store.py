@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shutil
@@ -346,6 +347,44 @@ def test_log_reads_a_journal_on_a_read_only_filesystem(isolated_home):
     assert result.returncode == 0, result.stderr
     assert '"kind": "written"' in result.stdout and "(read-only)" in result.stdout
     assert sorted(os.listdir(home)) == ["journal.db"]
+
+
+KILLED_WRITER = """
+import os, sys
+from smartbuild.journal import open_journal
+journal = open_journal(sys.argv[1])
+journal.db.execute("PRAGMA wal_autocheckpoint = 0")  # the entries stay in journal.db-wal
+journal.start_run("r1", "profile apply office.yaml")
+for n in range(5):
+    journal.add_entry("r1", "intent", device="th", point=f"p{n}", requested=n)
+os.kill(os.getpid(), 9)
+"""
+
+
+@pytest.mark.skipif(not _unshare_available(), reason="needs root and unshare for a mount namespace")
+def test_log_reads_the_wal_of_a_killed_writer_on_a_read_only_filesystem(isolated_home, tmp_path):
+    isolated_home.mkdir()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    subprocess.run([sys.executable, "-c", KILLED_WRITER, str(isolated_home)])
+    assert (isolated_home / "journal.db-wal").stat().st_size > 0
+    (isolated_home / "journal.db-shm").unlink()  # as after a reboot onto a read-only mount
+    home = isolated_home
+    script = (
+        f"mount --bind {home} {home} && mount -o remount,bind,ro {home} && "
+        f"{' '.join(smartbuild_argv(home))} --json log --run r1"
+    )
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        capture_output=True, text=True, env={**os.environ, "TMPDIR": str(scratch)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert list(scratch.iterdir()) == []  # the private copy is gone
+    data = json.loads(result.stdout)
+    assert data["run"]["status"] == "interrupted"
+    assert [e["point"] for e in data["entries"]] == [f"p{n}" for n in range(5)]
+    assert "may be missing" not in result.stderr
+    assert sorted(os.listdir(home)) == ["journal.db", "journal.db-wal"]
 
 
 def test_read_only_file_opens_read_only_and_refuses_writes(isolated_home, monkeypatch):

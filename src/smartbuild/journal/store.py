@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from smartbuild.errors import JournalError
-from smartbuild.journal import diagnose, leases, migrations, processes
+from smartbuild.journal import diagnose, leases, migrations, processes, readonly
 from smartbuild.journal.queries import Reading
 
 if TYPE_CHECKING:
@@ -51,6 +50,7 @@ class Journal(Reading, leases.Leasing):
         self.wait_s = wait_from_env() if wait_s is None else wait_s
         self.read_only = False
         self._disk_full = False  # opened read-only because the disk is full
+        self._copy: str | None = None  # a private copy read in place of a read-only journal
         self.warnings: list[str] = []
         self.interrupted: list[str] = []  # runs this open found dead and marked
         self._lock = threading.RLock()
@@ -164,47 +164,20 @@ class Journal(Reading, leases.Leasing):
         """Connect read-write, or read-only where the file or its directory cannot be written."""
         writable = os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
         if writable:
-            db = None
             try:
-                db = self._uri_connect("rw")
-                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                return db
+                return readonly.connect(self.path, "rw", self.wait_s)
             except sqlite3.Error as error:
-                if db is not None:
-                    db.close()
                 why = diagnose.translate(error, self.path, "open the journal", self.wait_s)
                 self._disk_full = why.message.startswith("journal full")
-                readonly = diagnose.code(error) in (diagnose.READONLY, diagnose.CANTOPEN)
-                if not (self._disk_full or readonly):
+                cannot_write = diagnose.code(error) in (diagnose.READONLY, diagnose.CANTOPEN)
+                if not (self._disk_full or cannot_write):
                     raise why from None
                 # a full disk still lets `log` read; writes then say the disk is full
         self.read_only = True
         try:
-            db = self._uri_connect("ro")
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return db
-        except sqlite3.Error:
-            pass
-        # a WAL journal in a directory nobody may write: SQLite cannot create its index file there,
-        # so read the database file as it stands (what a clean shutdown left in it)
-        if Path(f"{self.path}-wal").exists():
-            self.warnings.append(
-                f"{self.path}-wal exists but cannot be read from this read-only place: "
-                "the most recent entries may be missing"
-            )
-        try:
-            db = self._uri_connect("ro&immutable=1")
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return db
+            db, self._copy = readonly.open_read_only(self.path, self.wait_s, self.warnings)
         except sqlite3.Error as error:
             raise diagnose.translate(error, self.path, "read the journal", self.wait_s) from None
-
-    def _uri_connect(self, mode: str) -> sqlite3.Connection:
-        uri = f"file:{quote(str(self.path))}?mode={mode}"
-        db = sqlite3.connect(
-            uri, uri=True, isolation_level=None, timeout=self.wait_s, check_same_thread=False
-        )
-        db.execute(f"PRAGMA busy_timeout = {int(self.wait_s * 1000)}")
         return db
 
     def _prepare(self) -> None:
@@ -235,6 +208,8 @@ class Journal(Reading, leases.Leasing):
         """Close the database connection."""
         with suppress(Exception):
             self.db.close()
+        readonly.discard(self._copy)
+        self._copy = None
 
     # the one way to write ------------------------------------------------------------------------
     @contextmanager
