@@ -14,24 +14,11 @@ from pathlib import Path
 import pytest
 
 from smartbuild.journal import Journal
-from smartbuild.model import Event, new_run_id, run_started
 from smartbuild.sim.peers.modbus_farm import ServerSpec, SimUnit
-from tests.journal.procs import HOLD_LOCK, holding
+from tests.journal.procs import HOLD_LOCK, fill, holding
 from tests.rigs import farm_thread
 
 HEATING, COOLING = 10, 11  # acme-th200 holding registers (0.1 °C)
-
-
-def fill(journal: Journal, command: str = "write", device: str = "th-1") -> str:
-    run_id = new_run_id()
-    journal.record(run_started(run_id, command))
-    journal.record(Event("intent", run_id, device, "heating_setpoint", before=20.5, requested=21.0))
-    journal.record(
-        Event("written", run_id, device, "heating_setpoint", before=20.5, requested=21.0, after=21.0, verified=True,
-              plugin="smartbuild.transports.modbus.transport", plugin_version="0.1.0")
-    )  # fmt: skip
-    journal.record(Event("run-finished", run_id, data={"status": "ok"}))
-    return run_id
 
 
 def test_log_lists_runs_and_filters(run, isolated_home):

@@ -9,6 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from smartbuild.journal import MIGRATIONS, Journal
+from smartbuild.model import Event, new_run_id, run_started
+
+V01_SCHEMA = MIGRATIONS[0][1] + ";" + MIGRATIONS[1][1]  # a journal as v0.1 left it
+
 HOLD_LOCK = """
 import sys, time
 from smartbuild.journal import open_journal
@@ -59,3 +64,21 @@ def smartbuild(home: Path, *args: str, **kwargs: object) -> subprocess.Completed
         [sys.executable, "-m", "smartbuild", "--home", str(home), *args],
         capture_output=True, text=True, env=env(), timeout=120, **kwargs,  # type: ignore[arg-type]
     )  # fmt: skip
+
+
+def fill(journal: Journal, command: str = "write", device: str = "th-1") -> str:
+    """Record one finished run with an intent and its verified write; return its id."""
+    run_id = new_run_id()
+    journal.record(run_started(run_id, command))
+    journal.record(Event("intent", run_id, device, "heating_setpoint", before=20.5, requested=21.0))
+    journal.record(
+        Event("written", run_id, device, "heating_setpoint", before=20.5, requested=21.0, after=21.0, verified=True,
+              plugin="smartbuild.transports.modbus.transport", plugin_version="0.1.0")
+    )  # fmt: skip
+    journal.record(Event("run-finished", run_id, data={"status": "ok"}))
+    return run_id
+
+
+def smartbuild_argv(home: Path) -> list[str]:
+    """Return the argv of a real smartbuild process on a home."""
+    return [sys.executable, "-m", "smartbuild", "--home", str(home)]
