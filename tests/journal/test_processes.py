@@ -59,3 +59,20 @@ def test_a_zombie_counts_as_gone():
     stat = _stat(child.pid)
     assert processes.alive(child.pid, me.host, f"{boot}/{pidns}/{stat[19]}") is False
     child.wait()
+
+
+def test_without_proc_only_the_pid_is_checked(monkeypatch):
+    """Systems without Linux /proc (macOS): no start time, kill(pid, 0) decides."""
+    monkeypatch.setattr(processes, "PROC", "/nonexistent-proc")
+    processes._namespace.cache_clear()
+    processes._identity.cache_clear()
+    try:
+        me = processes.current()
+        assert me.start is None
+        assert processes.alive(me.pid, me.host, None) is True
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        child.wait()
+        assert processes.alive(child.pid, me.host, None) is False
+    finally:
+        processes._namespace.cache_clear()
+        processes._identity.cache_clear()

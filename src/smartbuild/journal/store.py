@@ -138,6 +138,8 @@ class Journal(Reading, leases.Leasing):
             try:
                 with open(self.path, "rb") as file:
                     head = file.read(len(HEADER))
+                    if not head and time.time() - os.fstat(file.fileno()).st_mtime > 10:
+                        deadline = 0  # empty for a while: nobody is creating it
             except OSError as error:
                 raise JournalError(
                     f"cannot read the journal {self.path}: {error.strerror}",
