@@ -49,7 +49,7 @@ def lease_overhead(home: Path, rounds: int) -> tuple[float, float]:
 def _racer(home: str, barrier, queue) -> None:  # type: ignore[no-untyped-def]
     try:
         from smartbuild.journal import open_journal
-        from smartbuild.model import new_run_id
+        from smartbuild.model.events import new_run_id
 
         barrier.wait(60)
         open_journal(Path(home)).start_run(new_run_id(), "log")

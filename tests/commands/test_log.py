@@ -65,7 +65,7 @@ def test_an_interrupted_rollback_is_finished_by_rolling_back_its_parent(run, iso
     journal = Journal(isolated_home)
     journal.start_run("apply1", "profile apply office.yaml")
     journal.finish_run("apply1", "ok")
-    journal.start_run("undo1", "rollback apply1", parent_run="apply1")
+    journal.start_run("undo1", "rollback apply1", parent_run="apply1", kind="rollback")
     journal.add_entry("undo1", "intent", device="th", point="heating_setpoint", requested=20)
     journal.db.execute("UPDATE runs SET pid = NULL WHERE id = 'undo1'")  # as a v0.1 run, gone
     journal.close()

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from smartbuild.journal import MIGRATIONS, Journal
-from smartbuild.model import Event, new_run_id, run_started
+from smartbuild.model.events import Event, new_run_id, run_started
 
 V01_SCHEMA = MIGRATIONS[0][1] + ";" + MIGRATIONS[1][1]  # a journal as v0.1 left it
 

@@ -14,7 +14,7 @@ import pytest
 
 from smartbuild.errors import JournalError
 from smartbuild.journal import MIGRATIONS, Journal, open_journal
-from smartbuild.model import Event, new_run_id, run_started
+from smartbuild.model.events import Event, new_run_id, run_started
 from tests.journal.procs import HOLD_LOCK, V01_SCHEMA, fill, holding, smartbuild_argv
 
 

@@ -1,4 +1,4 @@
-"""The SQLite action journal (WAL, named migrations, mode 0600) and its builtin observer.
+"""The SQLite action journal: WAL, named migrations, mode 0600, write leases, safe opening.
 
 The contract the write path relies on:
 
@@ -12,7 +12,8 @@ The contract the write path relies on:
 - A locked journal is waited for ``$SMARTBUILD_JOURNAL_WAIT`` seconds (default 5, or
   ``open_journal(home, wait_s=…)``), then ``JournalError`` names the holder (run id, command, pid).
   A full disk is ``JournalError("journal full: … N MiB free")``.
-- ``start_run(run_id, command, …)`` / ``finish_run(run_id, status)`` record a run (finishing also
+- ``record(event)`` journals a model event (the session's event bus calls it before any observer);
+  ``start_run(run_id, command, …)`` / ``finish_run(run_id, status)`` record a run (finishing also
   releases its leases). ``add_entry(run_id, kind, device=…, point=…, before=…, requested=…,
   after=…, verified=…, message=…)`` commits one fsynced entry and returns its id, or raises
   ``JournalError``: **when adding an ``intent`` raises, send nothing to the device.** Entry kinds
@@ -34,9 +35,7 @@ The contract the write path relies on:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from smartbuild.hookspecs import hookimpl
 from smartbuild.journal.leases import Lease, LeaseHeld
 from smartbuild.journal.migrations import MIGRATIONS
 from smartbuild.journal.queries import (
@@ -48,12 +47,9 @@ from smartbuild.journal.queries import (
 )
 from smartbuild.journal.store import FILENAME, Journal
 
-if TYPE_CHECKING:
-    from smartbuild.model import Event
-
 __all__ = [
     "ENTRY_COLUMNS", "FILENAME", "MIGRATIONS", "RUN_COLUMNS", "Damaged", "Journal", "Lease",
-    "LeaseHeld", "open_journal", "rollback_command", "track_event", "unresolved",
+    "LeaseHeld", "open_journal", "rollback_command", "unresolved",
 ]  # fmt: skip
 
 _open: dict[Path, Journal] = {}
@@ -65,11 +61,3 @@ def open_journal(home: Path, *, wait_s: float | None = None) -> Journal:
     if key not in _open:
         _open[key] = Journal(key, wait_s=wait_s)
     return _open[key]
-
-
-@hookimpl
-def track_event(event: Event, app: Any) -> None:
-    """Journal every event durably before the caller goes on."""
-    if event.kind in ("discovered",):  # discovery is not an action on equipment
-        return
-    open_journal(app.home).record(event)

@@ -58,7 +58,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "003_run_process_and_leases",
+        "010_run_kind",
+        """
+        ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'run';
+        UPDATE runs SET kind = 'rollback' WHERE parent_run IS NOT NULL AND command LIKE 'rollback%';
+        """,
+    ),
+    (
+        "011_run_process_and_leases",
         """
         ALTER TABLE runs ADD COLUMN pid INTEGER;
         ALTER TABLE runs ADD COLUMN process_start TEXT;

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 RUN_COLUMNS = (
     "id", "started", "finished", "command", "user", "host", "profile_path", "profile_sha256",
-    "dry_run", "status", "expires", "parent_run", "pid", "process_start",
+    "dry_run", "status", "expires", "parent_run", "kind", "pid", "process_start",
 )  # fmt: skip
 ENTRY_COLUMNS = (
     "id", "run", "time", "kind", "device", "point", "before", "requested", "after", "verified",
@@ -178,7 +178,7 @@ class Reading:
         if run["status"] == "interrupted":
             # an interrupted rollback is finished by rolling its parent back again (what is
             # restored already counts as unchanged), not by undoing the rollback
-            undo = run["parent_run"] if str(run["command"]).startswith("rollback ") else None
+            undo = run["parent_run"] if run["kind"] in ("rollback", "release") else None
             run["rollback"] = rollback_command(undo or run["id"])
         return run
 

@@ -18,7 +18,7 @@ from smartbuild.journal import diagnose, leases, migrations, processes, readonly
 from smartbuild.journal.queries import Reading
 
 if TYPE_CHECKING:
-    from smartbuild.model import Event
+    from smartbuild.model.events import Event
 
 FILENAME = "journal.db"
 HEADER = b"SQLite format 3\x00"
@@ -270,18 +270,19 @@ class Journal(Reading, leases.Leasing):
         dry_run: bool = False,
         expires: float | None = None,
         parent_run: str | None = None,
+        kind: str = "run",
     ) -> None:
-        """Record a run as running, with this process's pid, host and start time."""
+        """Record a run (run, rollback or release) as running, with this process's pid, host, start."""
         me = processes.current()
         with self._transaction(f"record run {run_id}"):
             self.db.execute(
                 "INSERT INTO runs (id, started, command, user, host, profile_path, profile_sha256,"
-                " dry_run, expires, parent_run, pid, process_start) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " dry_run, expires, parent_run, kind, pid, process_start) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id, time.time() if started is None else started, command,
                     user or processes.user_name(),
                     host or me.host, profile_path, profile_sha256, int(dry_run), expires,
-                    parent_run, me.pid, me.start,
+                    parent_run, kind, me.pid, me.start,
                 ),
             )  # fmt: skip
 
@@ -338,7 +339,7 @@ class Journal(Reading, leases.Leasing):
                 user=data.get("user"), host=data.get("host"),
                 profile_path=data.get("profile_path"), profile_sha256=data.get("profile_sha256"),
                 dry_run=bool(data.get("dry_run")), expires=data.get("expires"),
-                parent_run=data.get("parent_run"),
+                parent_run=data.get("parent_run"), kind=str(data.get("kind") or "run"),
             )  # fmt: skip
         elif event.kind == "run-finished":
             self.finish_run(event.run_id, str(data.get("status", "ok")), finished=event.time)

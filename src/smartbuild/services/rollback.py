@@ -21,6 +21,8 @@ def restorable(journal: Any, run_id: str) -> list[dict[str, Any]]:
     """
     changes: dict[tuple[str, str], dict[str, Any]] = {}
     for entry in journal.entries(run=run_id, kinds=(*WRITE_KINDS, *NOT_APPLIED)):
+        if {"before", "requested"} & set(entry.get("damaged", ())):
+            continue  # a value that no longer decodes is never guessed nor written back
         key = (entry["device"], entry["point"])
         if entry["kind"] in NOT_APPLIED:
             if key in changes and entry["kind"] != "unchanged":

@@ -484,19 +484,14 @@ class Session:
 
     def _lease(self, run: Any) -> Callable[[str], Any]:
         journal = self.journal
-        acquire = getattr(journal, "acquire_lease", None)
 
         async def lease(device_id: str) -> Callable[[], Any]:
-            if acquire is None:
-
-                async def nothing() -> None:
-                    return None
-
-                return nothing
-            held = await acquire(device_id, run.id, run.command, wait_s=self.lease_wait_s)
+            held = await journal.acquire_lease_async(
+                device_id, run.id, run.command, wait_s=self.lease_wait_s
+            )
 
             async def release() -> None:
-                await held.release()
+                await journal.release_lease_async(held)
 
             return release
 
