@@ -78,13 +78,17 @@ def test_a_second_writer_is_refused_naming_the_run_that_holds_the_device(run, tm
         while not _leases(home) and time.monotonic() < deadline and first.poll() is None:
             time.sleep(0.01)
         [(device, holder)] = _leases(home)
-        second = run("--site", str(site), "--json", "write", "th", "heating_setpoint", "23", "--yes")
+        second = run(
+            "--site", str(site), "--json", "write", "th", "heating_setpoint", "23", "--yes"
+        )
         _, err = first.communicate(timeout=60)
         assert first.returncode == 0, err
         assert second.exit_code == 5, second.output
         error = json.loads(second.stdout)
         assert error["holder"]["run"] == holder and error["holder"]["pid"] == first.pid
-        assert error["message"].startswith(f"th is being written by run {holder} (`smartbuild write")
+        assert error["message"].startswith(
+            f"th is being written by run {holder} (`smartbuild write"
+        )
         assert farm.get(host, port, 1, "holding", HEATING)[0] == 220  # the first writer's value
         assert farm.stats(f"{host}:{port}").writes() == 1  # the second sent nothing
         assert device == "th" and _leases(home) == []  # given back when the first finished
