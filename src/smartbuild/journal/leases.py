@@ -54,8 +54,8 @@ class LeaseHeld(SafetyRefusal):
             f"{holder.device} is being written by run {holder.run} "
             f"(`smartbuild {holder.command}`{where}) since {since} ({age:.0f} s); "
             f"waited {waited_s:g} s for it",
-            hint="run again when that run is done, or wait longer (--wait SECONDS); "
-            "a lease whose process is gone is reclaimed by itself",
+            hint="run again when that run is done; a lease whose process is gone is reclaimed "
+            "by itself (`smartbuild log` lists the leases held now)",
         )
 
     def to_json(self) -> dict[str, object]:
