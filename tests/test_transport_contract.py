@@ -191,3 +191,40 @@ def test_hostile_device_text_is_shown_escaped_and_kept_exact_in_json(run, kv, tm
     assert data["candidates"][0]["identity"]["vendor"] == device.vendor
     listed = run("--site", str(site), "devices")
     assert listed.exit_code == 0, listed.output
+
+
+def test_a_second_writer_waits_for_the_lease_with_wait_or_is_refused(kv, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    device, address, site = kv
+    site.write_text(
+        "site: s\ndevices:\n"
+        f"  th: {{template: kv-thermostat, transport: kv, address: '{address}'}}\n"
+    )
+    device.slow["sp"] = 1.0  # the first write holds its lease a while (within the kv timeout)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SMARTBUILD_HOME": str(tmp_path / "home")}
+    base = [sys.executable, "-m", "smartbuild", "--site", str(site), "--json", "write", "th"]
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([*base, *args], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    first = start("setpoint", "22", "--yes")
+    deadline = time.monotonic() + 20
+    while not device.sets and time.monotonic() < deadline:  # the first holds the lease now
+        time.sleep(0.05)
+    refused = start("setpoint", "23", "--yes")
+    out, _err = refused.communicate(timeout=30)
+    assert refused.returncode == 5, out
+    assert "is being written by run" in json.loads(out)["message"]
+    waiting = start("setpoint", "23", "--yes", "--wait", "20")
+    assert first.wait(timeout=30) == 0
+    out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 0, err
+    assert json.loads(out)["outcome"]["status"] == "written"
+    assert device.values["sp"] == 46.0 and len(device.sets) == 2  # the refused one sent nothing

@@ -205,11 +205,19 @@ def parse_value(device: Device, point: str, text: str) -> Any:
 @click.argument("point")
 @click.argument("value")
 @click.option("--yes", "-y", is_flag=True, help="Write without asking (needed without a terminal).")
-def write(device: str, point: str, value: str, yes: bool) -> None:
+@click.option(
+    "--wait",
+    type=FiniteFloat(0, 3600),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another run's write lease on a device before refusing (exit 5).",
+)
+def write(device: str, point: str, value: str, yes: bool, wait: float) -> None:
     """Write one point in engineering units: bounds-checked, confirmed, read back, journaled."""
     from smartbuild.model.writes import WriteStatus
 
     app = get_app()
+    app.session.lease_wait_s = wait
     dev = app.session.select([device])[0]
     spec = dev.point(point)
     target = parse_value(dev, point, value)

@@ -120,6 +120,13 @@ def plan(profile_ref: str, at: str | None, zones: tuple[str, ...]) -> None:
     help="Only these zones (ids or globs).",
 )
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (needed without a terminal).")
+@click.option(
+    "--wait",
+    type=FiniteFloat(0, 3600),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another run's write lease on a device before refusing (exit 5).",
+)
 @click.option("--dry-run", is_flag=True, help="Plan and journal the run, write nothing.")
 @click.option(
     "--for",
@@ -134,8 +141,8 @@ def plan(profile_ref: str, at: str | None, zones: tuple[str, ...]) -> None:
     show_default=True,
     help="Seconds between writes to one device.",
 )
-def apply(profile_ref: str, at: str | None, zones: tuple[str, ...], yes: bool, dry_run: bool,
-          for_: str | None, pace: float) -> None:  # fmt: skip
+def apply(profile_ref: str, at: str | None, zones: tuple[str, ...], yes: bool, wait: float,
+          dry_run: bool, for_: str | None, pace: float) -> None:  # fmt: skip
     """Apply a profile: plan, confirm, write, read back, journal (exit 0, 3 or 4)."""
     from smartbuild.commands.plan_view import show_plan
     from smartbuild.model.writes import WriteStatus
@@ -143,6 +150,7 @@ def apply(profile_ref: str, at: str | None, zones: tuple[str, ...], yes: bool, d
     from smartbuild.timeparse import parse_duration
 
     app = get_app()
+    app.session.lease_wait_s = wait
     out = app.output
     expires = None
     if for_:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from smartbuild.cli import get_app
+from smartbuild.commands import FiniteFloat
 from smartbuild.errors import ExitStatus
 
 
@@ -21,13 +22,21 @@ from smartbuild.errors import ExitStatus
 @click.option(
     "--yes", "-y", is_flag=True, help="Roll back without asking (needed without a terminal)."
 )
-def rollback(run_ref: str | None, last: bool, force: bool, yes: bool) -> None:
+@click.option(
+    "--wait",
+    type=FiniteFloat(0, 3600),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another run's write lease on a device before refusing (exit 5).",
+)
+def rollback(run_ref: str | None, last: bool, force: bool, yes: bool, wait: float) -> None:
     """Restore the values a run changed, where devices still hold what it wrote."""
     from smartbuild.console import escape
     from smartbuild.model.writes import WriteStatus
 
     app = get_app()
     session = app.session
+    session.lease_wait_s = wait
     run_id = session.resolve_undo(run_ref, last)
     items = session.undo_plan(run_id)
     out = app.output
