@@ -23,12 +23,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("SMARTBUILD_SITE", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
-    from smartbuild import journal
 
     yield home
-    for j in journal._open.values():
-        j.close()
-    journal._open.clear()
 
 
 @pytest.fixture

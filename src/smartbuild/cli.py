@@ -266,6 +266,15 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; turn domain errors into a message and an exit status (the boundary)."""
+        try:
+            return self._invoke(ctx)
+        finally:
+            app = ctx.find_object(App)
+            if app is not None and app._session is not None:
+                app._session.close()  # the journal: nothing stays open between commands
+
+    def _invoke(self, ctx: click.Context) -> Any:
+        """Run the command inside the error boundary."""
         from smartbuild.errors import ExitStatus, SmartbuildError
 
         try:

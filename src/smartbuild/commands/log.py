@@ -71,12 +71,11 @@ def log(
     run_ref: str | None, last: bool, device: str | None, since: str | None, limit: int, jsonl: bool
 ) -> None:
     """Show the action journal: runs and their entries."""
-    from smartbuild.journal import open_journal
     from smartbuild.timeparse import parse_since
 
     app = get_app()
     out = app.output
-    journal = open_journal(app.home)
+    journal = app.session.journal
     for warning in journal.warnings:
         out.warn(warning)
     since_ts = parse_since(since) if since else None

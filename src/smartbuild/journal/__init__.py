@@ -2,7 +2,7 @@
 
 The contract the write path relies on:
 
-- ``open_journal(home)`` returns the journal of a home directory, once per process. A missing
+- ``open_journal(home)`` opens the journal of a home directory (a new handle each call). A missing
   journal is created complete and linked into place atomically (120 concurrent first starts all
   succeed). An existing file is never recreated, moved or deleted: an empty, foreign or damaged one
   is a ``JournalError`` naming the path and what to do. Where the file or its directory cannot be
@@ -52,12 +52,7 @@ __all__ = [
     "LeaseHeld", "open_journal", "rollback_command", "unresolved",
 ]  # fmt: skip
 
-_open: dict[Path, Journal] = {}
-
 
 def open_journal(home: Path, *, wait_s: float | None = None) -> Journal:
-    """Return the journal of a home directory, opened once per process."""
-    key = Path(home).resolve()
-    if key not in _open:
-        _open[key] = Journal(key, wait_s=wait_s)
-    return _open[key]
+    """Open the journal of a home directory (the caller closes it; nothing is cached)."""
+    return Journal(Path(home).resolve(), wait_s=wait_s)
