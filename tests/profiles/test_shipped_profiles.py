@@ -1,4 +1,4 @@
-"""Every shipped profile (src/smartbuild/profiles/library/) validates, fits the JSON Schema and plans sensibly."""
+"""Every shipped profile (profiles/ at the top of the repository) validates, fits the JSON Schema and plans sensibly."""
 
 from __future__ import annotations
 
@@ -173,3 +173,12 @@ def test_hotel_setback_is_relative_to_comfort() -> None:
     assert heating.reason == (
         "setback (daily 10:30-15:00) → comfort.low -2 EN 16798-1 Cat II heating = 18.0 °C"
     )
+
+
+def test_the_shipped_profiles_are_the_top_level_folder() -> None:
+    """One source of truth: the package's library is a link to profiles/ (a wheel copies it)."""
+    from smartbuild.profiles.loading import LIBRARY, shipped_profiles
+
+    top = Path(__file__).resolve().parents[2] / "profiles"
+    assert LIBRARY.resolve() == top
+    assert [p.name for p in shipped_profiles()] == sorted(p.name for p in top.glob("*.yaml"))
