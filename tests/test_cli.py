@@ -150,3 +150,80 @@ def test_internal_error_with_json_is_a_json_document(run, monkeypatch):
     data = json.loads(result.stdout)
     assert data["error"] == "InternalError" and "kaput" in data["message"]
     assert "Traceback" not in result.stderr
+
+
+def _hoist(*args: str) -> list[str]:
+    from smartbuild.cli import hoist_global_options
+
+    with click.Context(cli) as ctx:
+        return hoist_global_options(cli, ctx, list(args))
+
+
+@pytest.mark.parametrize(
+    ("args", "hoisted"),
+    [
+        (["read", "th", "--json"], ["--json", "read", "th"]),
+        (["read", "th", "-vv", "-q"], ["-vv", "-q", "read", "th"]),
+        (
+            ["profile", "plan", "p", "--site", "s.yaml"],
+            ["--site", "s.yaml", "profile", "plan", "p"],
+        ),
+        (["log", "--home=h", "--no-color"], ["--home=h", "--no-color", "log"]),
+        (["--json", "devices", "--traceback"], ["--json", "--traceback", "devices"]),
+        # the value of a command's own option stays with it, even when it looks like a global one
+        (["log", "--device", "--json"], ["log", "--device", "--json"]),
+        # nothing after -- moves
+        (["templates", "show", "--", "--json"], ["templates", "show", "--", "--json"]),
+        # an unknown command: click reports it with the arguments as typed
+        (["reed", "th", "--json"], ["reed", "th", "--json"]),
+    ],
+)
+def test_global_options_after_the_command_are_hoisted(args, hoisted):
+    assert _hoist(*args) == hoisted
+
+
+def test_a_global_option_without_its_value_is_a_usage_error(run):
+    result = run("devices", "--site")
+    assert result.exit_code == 2
+    assert "Option '--site' requires an argument" in result.stderr
+
+
+def test_global_options_work_after_builtin_commands_and_nested_groups(run, tmp_path):
+    from tests.conftest import EXAMPLES
+
+    site = str(EXAMPLES / "site.yaml")
+    result = run("devices", "--site", site, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["site"] == "example-hq"
+    result = run("profile", "list", "--json", "-q")  # a nested group's command
+    assert result.exit_code == 0, result.output
+    assert "office-en16798-cat2" in {p["profile"] for p in json.loads(result.stdout)["profiles"]}
+    home = tmp_path / "elsewhere"
+    result = run("log", "--home", str(home), "--json", "--no-color")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"runs": []}
+    assert (home / "journal.db").exists()
+    result = run("templates", "show", "--", "--json")  # after --, "--json" is a template name
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "'--json'" in result.stderr
+
+
+def test_json_version_is_json_wherever_json_is(run):
+    for args in (["--json", "--version"], ["--version", "--json"]):
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        from smartbuild import __version__
+
+        assert json.loads(result.stdout) == {"name": "smartbuild", "version": __version__}
+
+
+def test_a_misspelled_command_gets_a_suggestion(run):
+    result = run("reed", "th-z01")
+    assert result.exit_code == 2
+    assert "No such command 'reed'. Did you mean 'read'?" in result.stderr
+    result = run("--json", "templats", "list")
+    assert result.exit_code == 2
+    assert "Did you mean 'templates'?" in json.loads(result.stdout)["message"]
+    result = run("frobnicate")
+    assert "Did you mean" not in result.stderr

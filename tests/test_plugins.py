@@ -136,3 +136,13 @@ def test_registry_records_provenance(run):
     entry = registry.templates["acme-th200"]
     assert entry.plugin == "smartbuild.templates"
     assert entry.version
+
+
+def test_global_options_work_after_a_plugin_command(tmp_path):
+    env = {"SMARTBUILD_LOAD_PLUGINS": "smartbuild-hello"}
+    done = smartbuild("hello", "--name", "lobby", "-q", "--json", env=env, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "hello, lobby!" in done.stdout
+    done = smartbuild("hello", "--site", env=env, home=tmp_path)
+    assert done.returncode == 2
+    assert "Option '--site' requires an argument" in done.stderr

@@ -248,6 +248,24 @@ class LazyGroup(click.Group):
             )
         return self._plugin_commands
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse the root's options, including global ones typed after the command name."""
+        args = hoist_global_options(self, ctx, args)
+        ctx.meta[JSON_REQUESTED] = "--json" in args  # for --version, an eager option
+        return super().parse_args(ctx, args)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Find the command; for a misspelled name, say which one was probably meant."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and not ctx.resilient_parsing:
+            if self.get_command(ctx, name) is None:
+                from smartbuild.suggest import did_you_mean
+
+                ctx.fail(f"No such command {name!r}.{did_you_mean(name, self.list_commands(ctx))}")
+        return super().resolve_command(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Return builtin and plugin command names, sorted."""
         return sorted({*self.lazy, *self.commands, *self._plugin_help()})
@@ -363,6 +381,82 @@ def _interrupted(ctx: click.Context) -> None:
         output.error(f"undo it with: {summary['rollback']}")
 
 
+JSON_REQUESTED = "smartbuild.json_requested"
+# Root options people also type after the command (`smartbuild read DEV --json`).
+GLOBAL_FLAGS = frozenset(
+    {"--json", "--no-color", "-v", "--verbose", "-q", "--quiet", "--traceback"}
+)
+GLOBAL_WITH_VALUE = frozenset({"--site", "--home"})
+
+
+def hoist_global_options(root: click.Group, ctx: click.Context, args: list[str]) -> list[str]:
+    """Return args with global options typed after a (sub)command moved before its name.
+
+    The command's own options win over a global of the same name, the values of its options stay
+    with them, and nothing after `--` moves. An unknown command leaves args as they are.
+    """
+    before: list[str] = []  # the root's own tokens, then the hoisted ones
+    after: list[str] = []  # the command name(s) and their arguments
+    command: click.Command = root
+    tokens = iter(args)
+    for token in tokens:
+        at_root = command is root
+        target = before if at_root else after
+        if token == "--":
+            target += [token, *tokens]
+            break
+        takes_value = _option_takes_value(command, token)
+        if takes_value is None and not at_root and _is_global_option(token):
+            target, takes_value = before, token.split("=", 1)[0] in GLOBAL_WITH_VALUE
+        if takes_value is not None or token.startswith("-"):
+            target.append(token)
+            if takes_value and "=" not in token:
+                value = next(tokens, None)
+                if value is None:
+                    raise click.UsageError(f"Option '{token}' requires an argument.", ctx)
+                target.append(value)
+            continue
+        after.append(token)
+        if isinstance(command, click.Group):
+            sub = command.get_command(ctx, token)
+            if sub is None:  # unknown: click reports it, with nothing moved
+                return args
+            command = sub
+    return before + after
+
+
+def _option_takes_value(command: click.Command, token: str) -> bool | None:
+    """Return whether token is an option of command that takes a value (None: not its option)."""
+    if not token.startswith("-"):
+        return None
+    name = token.split("=", 1)[0]
+    for param in command.params:
+        if isinstance(param, click.Option) and name in (*param.opts, *param.secondary_opts):
+            return not (param.is_flag or param.count)
+    return None
+
+
+def _is_global_option(token: str) -> bool:
+    name = token.split("=", 1)[0]
+    if name in GLOBAL_FLAGS or name in GLOBAL_WITH_VALUE:
+        return True
+    # a cluster of global short flags: -vv, -vq
+    return len(token) > 2 and token[0] == "-" and token[1] != "-" and set(token[1:]) <= {"v", "q"}
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """Print the version (as JSON with --json anywhere on the line) and exit."""
+    if not value or ctx.resilient_parsing:
+        return
+    if ctx.meta.get(JSON_REQUESTED):
+        import json
+
+        click.echo(json.dumps({"name": "smartbuild", "version": __version__}))
+    else:
+        click.echo(f"smartbuild, version {__version__}")
+    ctx.exit()
+
+
 def _error_json(kind: str, message: str, status: int) -> dict[str, object]:
     return {"error": kind, "message": message, "exit_status": int(status)}
 
@@ -405,7 +499,14 @@ def _app_output(ctx: click.Context) -> Output:
 @click.option("-v", "--verbose", count=True, help="Say more on stderr (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Say less: only warnings and errors.")
 @click.option("--traceback", is_flag=True, help="Show Python tracebacks on errors.")
-@click.version_option(__version__, "--version", prog_name="smartbuild")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -420,6 +521,7 @@ def cli(
     """Discover, inventory and safely configure building devices (Modbus, BLE, mDNS).
 
     Every write is planned, confirmed, read back and journaled, and any run can be rolled back.
+    The options below also work after the command: `smartbuild read DEVICE --json`.
     """
     from smartbuild.console import Output
 
