@@ -259,11 +259,11 @@ class LazyGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         """Find the command; for a misspelled name, say which one was probably meant."""
         name = args[0] if args else ""
-        if name and not name.startswith("-") and not ctx.resilient_parsing:
-            if self.get_command(ctx, name) is None:
-                from smartbuild.suggest import did_you_mean
+        known = not name or name.startswith("-") or self.get_command(ctx, name) is not None
+        if not known and not ctx.resilient_parsing:
+            from smartbuild.suggest import did_you_mean
 
-                ctx.fail(f"No such command {name!r}.{did_you_mean(name, self.list_commands(ctx))}")
+            ctx.fail(f"No such command {name!r}.{did_you_mean(name, self.list_commands(ctx))}")
         return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
