@@ -262,6 +262,43 @@ def test_read_raw_and_probe_decode_without_a_template(run: Any, farm: ThreadedFa
     assert farm.stats(endpoint).reads() == 4
 
 
+def test_modicon_addresses_select_their_table(run: Any, farm: ThreadedFarm) -> None:
+    both = SimUnit(1, holding={0: 0x1111, 1: 0x1112}, input={0: 0x2221, 1: 0x2222}, coils={0: True})
+    endpoint = farm.add(ServerSpec(f"{NET}.25", [both], port=0))
+    probe = json.loads(
+        ok(run("probe", endpoint, "--address", "30001", "--modicon", "--json")).stdout
+    )
+    assert (probe["table"], probe["pdu_address"], probe["registers"]) == (
+        "input",
+        0,
+        [0x2221, 0x2222],
+    )
+    probe = json.loads(
+        ok(run("probe", endpoint, "--address", "400001", "--modicon", "--json")).stdout
+    )
+    assert (probe["table"], probe["registers"]) == ("holding", [0x1111, 0x1112])
+    raw = json.loads(
+        ok(run("read", "--raw", endpoint, "--address", "30002", "--modicon", "--json")).stdout
+    )
+    assert (raw["table"], raw["pdu_address"], raw["value"]) == ("input", 1, 0x2222)
+    coil = json.loads(
+        ok(run("read", "--raw", endpoint, "--address", "1", "--modicon", "--json")).stdout
+    )
+    assert (coil["table"], coil["registers"]) == ("coil", [True])
+    # a --table that contradicts the leading digit, a digit with no table, a coil for probe: exit 2
+    for args, message in [
+        (["read", "--raw", endpoint, "--table", "holding", "--address", "30001", "--modicon"],
+         "is in the input table, not holding"),
+        (["probe", endpoint, "--address", "20001", "--modicon"], "not a Modicon address"),
+        (["probe", endpoint, "--address", "40000", "--modicon"], "counts from 1"),
+        (["probe", endpoint, "--address", "1", "--modicon"], "probe decodes registers"),
+    ]:  # fmt: skip
+        result = run(*args)
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr
+    assert farm.stats(endpoint).reads() == 4
+
+
 def test_rtu_bus_with_two_units_through_the_cli(
     run: Any, farm: ThreadedFarm, tmp_path: Path
 ) -> None:

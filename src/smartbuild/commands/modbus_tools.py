@@ -38,10 +38,28 @@ async def _raw(
     return list(response.bits[:count] if table in ("coil", "discrete") else response.registers)
 
 
-def _pdu(address: int, modicon: bool) -> int:
-    from smartbuild.transports.modbus.codec import pdu_address
+def _table_and_pdu(table: str, address: int, modicon: bool) -> tuple[str, int]:
+    """Return the table and PDU address to read; with --modicon the leading digit names the table.
 
-    return pdu_address(address, "modicon" if modicon else 0)
+    An explicit --table that disagrees with the digit is a usage error, not a silent choice.
+    """
+    if not modicon:
+        return table, address
+    from click.core import ParameterSource
+
+    from smartbuild.transports.modbus.codec import modicon_address
+
+    try:
+        modicon_table, pdu = modicon_address(address)
+    except ValueError as error:
+        raise UsageError(f"--address {error}", hint="e.g. --address 30001 --modicon") from None
+    source = click.get_current_context().get_parameter_source("table")
+    if source not in (None, ParameterSource.DEFAULT) and table != modicon_table:
+        raise UsageError(
+            f"--address {address} --modicon is in the {modicon_table} table, not {table}",
+            hint="drop --table: in Modicon notation the leading digit names the table",
+        )
+    return modicon_table, pdu
 
 
 def raw_read(
@@ -54,7 +72,7 @@ def raw_read(
     from smartbuild.transports.modbus.transport import ModbusExceptionResponse, quiet_pymodbus
 
     quiet_pymodbus(app.output.verbosity)
-    pdu = _pdu(address, modicon)
+    table, pdu = _table_and_pdu(table, address, modicon)
     dtype_u = dtype.upper()
     if dtype_u not in modbus_codec.DATA_TYPES:
         raise UsageError(
@@ -92,7 +110,10 @@ def raw_read(
 @click.option("--unit", type=click.IntRange(0, 255), default=1, show_default=True, help="Unit id.")
 @click.option("--address", type=int, required=True, help="PDU address (or Modicon with --modicon).")
 @click.option(
-    "--modicon", is_flag=True, help="--address is in Modicon notation (40001 = holding 0)."
+    "--modicon",
+    is_flag=True,
+    help="--address is in Modicon notation, whose first digit names the table "
+    "(30001 = input 0, 40001 = holding 0).",
 )
 @click.option(
     "--count", type=click.Choice(["2", "4"]), default="2", show_default=True, help="Registers."
@@ -117,7 +138,12 @@ def probe(
 
     app = get_app()
     quiet_pymodbus(app.output.verbosity)
-    pdu = _pdu(address, modicon)
+    table, pdu = _table_and_pdu(table, address, modicon)
+    if table not in ("holding", "input"):
+        raise UsageError(
+            f"--address {address} --modicon is in the {table} table; probe decodes registers",
+            hint=f"read bits with `smartbuild read --raw {target} --address {address} --modicon`",
+        )
     try:
         registers = run_sync(_raw(target, unit, table, pdu, int(count), timeout))
     except ModbusExceptionResponse as error:
@@ -128,6 +154,7 @@ def probe(
             {
                 "target": target,
                 "unit": unit,
+                "table": table,
                 "pdu_address": pdu,
                 "registers": registers,
                 "decoded": table_data,

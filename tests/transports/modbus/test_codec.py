@@ -257,3 +257,28 @@ def test_codec_does_not_import_pymodbus_until_used() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        (1, ("coil", 0)),
+        (9999, ("coil", 9998)),
+        (10001, ("discrete", 0)),
+        (30001, ("input", 0)),
+        (30071, ("input", 70)),
+        (40001, ("holding", 0)),
+        (49999, ("holding", 9998)),
+        (300001, ("input", 0)),
+        (465536, ("holding", 65535)),
+    ],
+)
+def test_modicon_address_names_table_and_pdu_address(address: int, expected: tuple) -> None:
+    assert codec.modicon_address(address) == expected
+    assert codec.pdu_address(address, "modicon") == expected[1]
+
+
+@pytest.mark.parametrize("address", [0, 20001, 50001, 30000, 40000, 400000, 465537, 700001])
+def test_modicon_address_refuses_what_is_not_one(address: int) -> None:
+    with pytest.raises(ValueError, match="is not a Modicon address"):
+        codec.modicon_address(address)

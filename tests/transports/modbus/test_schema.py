@@ -98,3 +98,20 @@ def test_modicon_and_one_based_addresses_map_to_pdu_addresses(tmp_path):
         tmp_path, "defaults: {address_base: 1}\npoints:\n  a: {table: holding, address: 1}\n"
     )
     assert template.pdu_address(template.points["a"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("point", "needle"),
+    [
+        (
+            "{table: holding, address: 30001}",
+            "Modicon address 30001 is in the input table, not 'holding'",
+        ),
+        ("{table: input, address: 20001}", "20001 is not a Modicon address"),
+        ("{table: coil, address: 400001}", "is in the holding table, not 'coil'"),
+    ],
+)
+def test_modicon_addresses_must_agree_with_the_table(tmp_path, point, needle):
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, f"defaults: {{address_base: modicon}}\npoints:\n  a: {point}\n")
+    assert needle in "\n".join(info.value.lines())

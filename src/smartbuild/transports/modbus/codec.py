@@ -92,6 +92,30 @@ def _check_order(word_order: str) -> WordOrder:
     return cast(WordOrder, order)
 
 
+# Modicon notation: the leading digit names the table, the rest counts from 1.
+MODICON_TABLES = {0: "coil", 1: "discrete", 3: "input", 4: "holding"}
+
+
+def modicon_address(address: int) -> tuple[str, int]:
+    """Return the table and PDU address of a Modicon address (30001 is input register 0).
+
+    Five digits (40001-49999) or six (400001-465536); coils are 00001 (written as 1) up.
+    """
+    six = address >= 100_000
+    digit, number = divmod(address, 100_000 if six else 10_000)
+    table = MODICON_TABLES.get(digit)
+    if table is None:
+        raise ValueError(
+            f"{address} is not a Modicon address: the leading digit names the table "
+            "(0 coils, 1 discrete inputs, 3 input registers, 4 holding registers)"
+        )
+    if not 1 <= number <= (65_536 if six else 9_999):
+        raise ValueError(
+            f"{address} is not a Modicon address: the number after the table digit counts from 1"
+        )
+    return table, number - 1
+
+
 def pdu_address(address: int, base: object) -> int:
     """Return the on-wire PDU address of an address written with a base (0, 1 or "modicon").
 

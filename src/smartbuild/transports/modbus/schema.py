@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from smartbuild.config.schema import Closed, Defaults, PointSpec, Template, ValueKind, check_regex
 from smartbuild.transports.modbus import codec
-from smartbuild.transports.modbus.codec import pdu_address
+from smartbuild.transports.modbus.codec import modicon_address, pdu_address
 
 Table = Literal["holding", "input", "coil", "discrete"]
 DataType = Literal[
@@ -20,9 +20,6 @@ WordOrder = Literal["ABCD", "CDAB", "BADC", "DCBA"]
 REGISTERS: dict[str, int] = {t.lower(): n for t, n in codec.REGISTERS.items() if n}
 REGISTERS["bits"] = 1
 INTEGER_TYPES = frozenset({"int16", "uint16", "int32", "uint32", "int64", "uint64"})
-# Modicon notation: the leading digit names the table (0xxxx coils, 1xxxx discrete inputs,
-# 3xxxx input registers, 4xxxx holding registers)
-MODICON_TABLES = {0: "coil", 1: "discrete", 3: "input", 4: "holding"}
 
 
 class ProbeRule(Closed):
@@ -144,14 +141,8 @@ class ModbusTemplate(Template):
                 problems.append(
                     f"{name!r}: a switch holds 0 (off) or 1 (on): min/max must be 0 or 1"
                 )
-            if base == "modicon":
-                digit = (p.address // 100_000) if p.address >= 100_000 else p.address // 10_000
-                implied = MODICON_TABLES.get(digit)
-                if implied is not None and implied != p.table:
-                    problems.append(
-                        f"{name!r}: Modicon address {p.address} is in the {implied} table, "
-                        f"not {p.table!r}; fix 'table' or the address"
-                    )
+            if base == "modicon" and (problem := _modicon_problem(p.address, p.table)):
+                problems.append(f"{name!r}: {problem}")
             if not 0 <= pdu_address(p.address, base) <= 65_535:
                 problems.append(
                     f"{name!r}: address {p.address} is outside 0-65535 on the wire "
@@ -197,3 +188,14 @@ def _overlaps(points: dict[str, ModbusPoint]) -> list[str]:
             if end > reach:
                 reach, owner, owner_bit = end, name, bit
     return problems
+
+
+def _modicon_problem(address: int, table: str) -> str | None:
+    """Return why a Modicon address does not fit the point's table (the codec's rule), or None."""
+    try:
+        implied, _ = modicon_address(address)
+    except ValueError as error:
+        return str(error)
+    if implied != table:
+        return f"Modicon address {address} is in the {implied} table, not {table!r}; fix 'table' or the address"
+    return None
