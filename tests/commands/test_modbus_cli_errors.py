@@ -167,6 +167,28 @@ def test_a_sweep_over_a_16_is_refused_without_yes(run: Any) -> None:
     assert "refusing to sweep 131072 addresses" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["discover", "--modbus", "300.1.1.1"], "'300.1.1.1' is not a valid IP address (300 is"),
+        (["discover", "--modbus", "plc.invalid", "--units", "1"], "'plc.invalid' does not resolve"),
+        (["discover", "--modbus", ""], "the host is empty"),
+        (["discover", "--modbus", "127.0.0.1", "--modbus", "10.0.0.0/33"], "invalid target"),
+        (["probe", "300.1.1.1", "--address", "0"], "not a valid IP address (300 is more than 255)"),
+        (["probe", "plc.invalid", "--address", "0"], "does not resolve"),
+        (["read", "--raw", "300.1.1.1:5020", "--address", "0"], "(300 is more than 255)"),
+    ],
+)
+def test_invalid_targets_are_usage_errors_with_the_reason(
+    run: Any, args: list[str], reason: str
+) -> None:
+    result = run(*args, "--json")
+    assert result.exit_code == 2, result.output
+    data = json.loads(result.stdout)
+    assert data["error"] == "UsageError" and reason in data["message"], data
+    assert "candidates" not in data  # no empty table: nothing was swept
+
+
 def test_a_missing_serial_port_fails_that_device_only(
     run: Any, farm: ThreadedFarm, tmp_path: Path
 ) -> None:

@@ -67,6 +67,8 @@ def test_references_are_checked_with_suggestions(run, tmp_path):
           d1: {template: acme-th20, transport: modbus-tcp, address: "127.0.0.1:5020", unit: 1}
           d2: {template: acme-th200, transport: modbus-tpc, address: "127.0.0.1:5020", unit: 1, zone: ofice}
           d3: {template: acme-th200, transport: modbus-tcp, address: "127.0.0.1:99999", unit: 1}
+          d4: {template: acme-th200, transport: modbus-tcp, address: "300.1.1.1:5020", unit: 1}
+          d5: {template: acme-th200, transport: modbus-tcp, address: ":5020", unit: 1}
         """,
     )
     result = run("validate", str(path))
@@ -79,6 +81,11 @@ def test_references_are_checked_with_suggestions(run, tmp_path):
     assert "devices.d2.transport: unknown transport 'modbus-tpc'. Did you mean 'modbus-tcp'?" in err
     assert "devices.d2.zone: unknown zone 'ofice'. Did you mean 'office'?" in err
     assert "devices.d3.address: invalid port" in err
+    assert (
+        f"{path}:8:62: devices.d4.address: invalid address '300.1.1.1:5020': '300.1.1.1' is not "
+        "a valid IP address (300 is more than 255)" in err
+    )
+    assert "devices.d5.address: invalid address ':5020': the host is empty" in err
 
 
 def test_secret_values_are_never_echoed(run, tmp_path):

@@ -14,14 +14,10 @@ from smartbuild.errors import DeviceError, UnreachableError, UsageError
 async def _raw(
     target: str, unit: int, table: str, address: int, count: int, timeout: float
 ) -> list[Any]:
-    from smartbuild.transports.modbus.transport import (
-        READ_FUNCTIONS,
-        Link,
-        NoAnswer,
-        split_host_port,
-    )
+    from smartbuild.transports.modbus.targets import parse_target
+    from smartbuild.transports.modbus.transport import READ_FUNCTIONS, Link, NoAnswer
 
-    host, port = split_host_port(target)
+    host, port = parse_target(target, resolve=True)
 
     def factory() -> Any:
         from pymodbus.client import AsyncModbusTcpClient

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from smartbuild.errors import SafetyRefusal, UsageError
+from smartbuild.errors import SafetyRefusal
 from smartbuild.transports.base import Candidate
+from smartbuild.transports.modbus.targets import count_addresses, expand_targets
 from smartbuild.transports.modbus.transport import (
     READ_FUNCTIONS,
     Link,
@@ -31,60 +31,6 @@ MAX_ADDRESSES = 65_536  # a /16; more needs --yes
 BASIC_NAMES = {0: "vendor_name", 1: "product_code", 2: "revision", 3: "vendor_url",
                4: "product_name", 5: "model_name", 6: "user_application_name"}  # fmt: skip
 NO_SUCH_UNIT = (0x0A, 0x0B)
-
-
-def expand_targets(targets: list[str], default_port: int) -> list[tuple[str, int]]:
-    """Expand hosts, host:port, ranges (10.0.0.5-40, 10.0.0.5-10.0.0.40) and CIDR blocks."""
-    out: list[tuple[str, int]] = []
-    for target in targets:
-        out.extend(_expand(target.strip(), default_port))
-    return list(dict.fromkeys(out))
-
-
-def count_addresses(targets: list[str]) -> int:
-    """Return how many addresses the targets cover (without expanding them)."""
-    total = 0
-    for target in targets:
-        host = target.rsplit(":", 1)[0] if target.count(":") == 1 else target
-        if "/" in host:
-            total += ipaddress.ip_network(host, strict=False).num_addresses
-        elif "-" in host:
-            total += sum(1 for _ in _range(host))
-        else:
-            total += 1
-    return total
-
-
-def _range(host: str) -> Iterator[str]:
-    start, end = host.split("-", 1)
-    first = ipaddress.ip_address(start)
-    if "." not in end and ":" not in end:
-        last = ipaddress.ip_address(start.rsplit(".", 1)[0] + "." + end)
-    else:
-        last = ipaddress.ip_address(end)
-    if int(last) < int(first):
-        raise UsageError(f"invalid range {host!r}: the end is before the start")
-    for value in range(int(first), int(last) + 1):
-        yield str(ipaddress.ip_address(value))
-
-
-def _expand(target: str, default_port: int) -> list[tuple[str, int]]:
-    host, port = target, default_port
-    if target.count(":") == 1:
-        host, port_text = target.split(":")
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise UsageError(f"invalid port in {target!r}")
-        port = int(port_text)
-    try:
-        if "/" in host:
-            network = ipaddress.ip_network(host, strict=False)
-            hosts = list(network.hosts()) if network.num_addresses > 2 else list(network)
-            return [(str(h), port) for h in hosts]
-        if "-" in host and host.replace("-", "").replace(".", "").isdigit():
-            return [(h, port) for h in _range(host)]
-    except ValueError as error:
-        raise UsageError(f"invalid target {target!r}: {error}") from None
-    return [(host, port)]
 
 
 async def _listening(host: str, port: int, timeout: float) -> bool:

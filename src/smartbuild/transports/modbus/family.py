@@ -156,14 +156,13 @@ class ModbusTcpOptions(DiscoverOptions):
             object.__setattr__(self, "units", parse_units(self.units))
 
     def check(self) -> None:
-        """Refuse invalid targets (exit 2) and a sweep larger than a /16 without --yes (exit 5)."""
-        from smartbuild.errors import SafetyRefusal, UsageError
-        from smartbuild.transports.modbus.discovery import MAX_ADDRESSES, count_addresses
+        """Refuse invalid or unresolvable targets (exit 2, with the reason) and a sweep larger
+        than a /16 without --yes (exit 5), before anything is sent."""
+        from smartbuild.errors import SafetyRefusal
+        from smartbuild.transports.modbus.discovery import MAX_ADDRESSES
+        from smartbuild.transports.modbus.targets import check_targets
 
-        try:
-            total = count_addresses(list(self.targets))
-        except ValueError as error:
-            raise UsageError(f"invalid Modbus target: {error}") from None
+        total = check_targets(list(self.targets), self.port)  # bad address, unresolvable name
         if total > MAX_ADDRESSES and not self.yes:
             raise SafetyRefusal(
                 f"refusing to sweep {total} addresses (more than a /16) without --yes",

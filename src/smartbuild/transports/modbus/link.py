@@ -144,32 +144,3 @@ def _describe(error: BaseException) -> str:
     if "No response" in text or isinstance(error, asyncio.TimeoutError):
         return "no answer (timeout)"
     return text.replace("Modbus Error: ", "").strip("[] ")
-
-
-def split_host_port(address: str, default_port: int = 502) -> tuple[str, int]:
-    """Split "host[:port]" (and "[v6]:port"); raise UsageError for a bad port or bracket."""
-    if address.startswith("["):
-        host, bracket, rest = address[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise _bad_address(address)
-        return host, _port(address, rest[1:]) if rest else default_port
-    if address.count(":") == 1:
-        host, port = address.split(":")
-        return host, _port(address, port)
-    return address, default_port
-
-
-def _port(address: str, text: str) -> int:
-    # typed by people (`read --raw`, `probe`): a bad port is their mistake, not a crash in connect()
-    if not text.isdigit() or not 1 <= int(text) <= 65_535:
-        raise _bad_address(address)
-    return int(text)
-
-
-def _bad_address(address: str) -> Exception:
-    from smartbuild.errors import UsageError
-
-    return UsageError(
-        f"invalid address {address!r}",
-        hint="write HOST[:PORT] with a port of 1-65535, e.g. 192.0.2.10:502",
-    )

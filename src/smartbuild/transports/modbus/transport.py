@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from smartbuild.errors import DeviceError, DeviceRejected, ExitStatus
+from smartbuild.errors import DeviceError, DeviceRejected, ExitStatus, UsageError
 from smartbuild.transports.base import (
     Candidate,
     Device,
@@ -34,7 +34,6 @@ from smartbuild.transports.modbus.link import (
     ModbusExceptionResponse,
     NoAnswer,
     quiet_pymodbus,
-    split_host_port,
 )
 from smartbuild.transports.modbus.plan import (
     AddressRange,
@@ -43,8 +42,9 @@ from smartbuild.transports.modbus.plan import (
     plan_reads,
     split_window,
 )
+from smartbuild.transports.modbus.targets import split_host_port
 
-# The link and its errors live in modbus_link; they stay importable from here.
+# The link and its errors live in link.py, target parsing in targets.py; both stay importable here.
 __all__ = [
     "EXCEPTION_NAMES", "READ_FUNCTIONS", "Link", "ModbusExceptionResponse", "ModbusRtuTransport",
     "ModbusTcpTransport", "ModbusTransport", "NoAnswer", "check_serial_port", "decode_point",
@@ -339,16 +339,18 @@ class ModbusTcpTransport(ModbusTransport):
 
     @classmethod
     def check_device(cls, spec: Any) -> list[tuple[tuple[str, ...], str]]:
-        """Return a problem when the address's port is not a port."""
+        """Return a problem when the address is not HOST[:PORT] (no name lookup: sites travel)."""
+        from smartbuild.transports.modbus.targets import host_problem
+
         address = spec.address
-        host, _, port = address.rpartition(":") if address.count(":") == 1 else (address, "", "")
-        if not host:
-            host, port = address, ""
-        if port and not (port.isdigit() and 0 < int(port) < 65536):
+        try:
+            host, _ = split_host_port(address)
+        except UsageError:
             return [
                 (("address",), f"invalid port in {address!r}; write host:port, e.g. 127.0.0.1:502")
             ]
-        return []
+        problem = host_problem(host)
+        return [(("address",), f"invalid address {address!r}: {problem}")] if problem else []
 
     @classmethod
     def follow_options(
