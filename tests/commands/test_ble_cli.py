@@ -148,8 +148,11 @@ def test_discover_until_passive_and_adapter(run: Any, rig: ThreadedBlueZ) -> Non
     hci0 = ok(run("--json", "discover", "--ble", "--adapter", "hci0", "--until", "1"))
     assert len(candidates(hci0)) == 1
     missing = run("--json", "discover", "--ble", "--adapter", "hci1", "--duration", "0.2")
-    assert missing.exit_code == 3, missing.output
+    assert missing.exit_code == 2, missing.output
     assert "adapter 'hci1' not found" in json.loads(missing.stdout)["errors"][0]
+    # the same mistake with the other radio-like option gives the same exit status
+    unknown_interface = run("--json", "discover", "--mdns", "--interface", "nosuch0")
+    assert unknown_interface.exit_code == missing.exit_code, unknown_interface.output
     assert rig.call(lambda s: s.stats.calls["StartDiscovery"]) == 2
 
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from smartbuild.errors import SmartbuildError, UnreachableError
+from smartbuild.errors import SmartbuildError, UnreachableError, UsageError
 
 IN_PROGRESS = "org.bluez.Error.InProgress"
 IN_PROGRESS_PAUSE_S = 0.3  # long enough for another client's short operation to finish
@@ -120,7 +120,9 @@ def ble_error(error: BaseException, what: str) -> SmartbuildError | None:
             )
         return SmartbuildError(f"{what}: BlueZ answered {name}: {error.dbus_error_details or ''}")
     if isinstance(error, BleakError) and "adapter" in str(error) and "not found" in str(error):
-        return UnreachableError(
+        # a name the user gave (--adapter, a site's adapter:): a usage error, like an unknown
+        # mDNS --interface, not "nothing reachable"
+        return UsageError(
             f"{what}: {error}",
             hint="`bluetoothctl list` shows the adapters (hci0 is the usual one)",
         )
