@@ -141,3 +141,13 @@ def test_pmv_without_pythermalcomfort_says_how_to_install(monkeypatch: pytest.Mo
         pmv_ppd(tdb=25, tr=25, vr=0.1, rh=50, met=1.4, clo=0.5)
     assert "pip install 'smartbuild[comfort]'" in info.value.message
     assert info.value.hint == "pip install 'smartbuild[comfort]'"
+
+
+@pytest.mark.parametrize(
+    ("tdb", "expected"),
+    [(22.0, (-0.75, 17)), (27.0, (0.77, 17))],  # ISO 7730:2005 Annex D, Table D.1 rows 1 and 2
+)
+def test_pmv_ppd_matches_the_iso_7730_table(tdb: float, expected: tuple[float, float]) -> None:
+    # needs the [comfort] extra, which the README's test command and .ci/run install
+    pmv, ppd = pmv_ppd(tdb=tdb, tr=tdb, vr=0.1, rh=60, met=1.2, clo=0.5)
+    assert (round(pmv, 2), round(ppd)) == expected

@@ -28,7 +28,6 @@ def instructions(state: dict[str, Any]) -> list[str]:
     """Return how to point smartbuild at a running simulator, one line each."""
     modbus, mdns, ble = state["modbus"], state.get("mdns"), state.get("ble")
     site = state.get("site_file")
-    site_opt = f"--site {site} " if site else ""
     units = modbus["units"]
     unit_text = f"{units[0]}-{units[-1]}" if len(units) > 1 else str(units[0])
     lines = [
@@ -49,13 +48,15 @@ def instructions(state: dict[str, Any]) -> list[str]:
     if ble:
         discover += " --ble --duration 3"
     lines += ["", "Point smartbuild at it:"]
+    if site:
+        lines.append(f"  export SMARTBUILD_SITE={site}")
     if ble:
         lines.append(f"  export DBUS_SYSTEM_BUS_ADDRESS={ble['bus_address']}")
     lines += [
-        f"  smartbuild {site_opt}devices",
-        f"  smartbuild {site_opt}read th-z01",
+        "  smartbuild devices",
+        "  smartbuild read th-z01",
         f"  {discover}",
-        f'  smartbuild {site_opt}profile plan office-en16798-cat2 --at "{state["sim_time"][:16]}"',
+        f'  smartbuild profile plan office-en16798-cat2 --at "{state["sim_time"][:16]}"',
         "Ctrl-C stops the simulator.",
     ]
     return lines
