@@ -15,6 +15,9 @@ backend) and smartbuild run here. Three measurements:
    the scan starts, as a scanning radio would hear it; no advert is lost (a real radio misses
    some, so real scans take longer).
 
+Exit 1 when decoding keeps less than 90 % of the baseline's adverts/s or finding N devices
+takes more than twice the slowest advertising interval.
+
     PYTHONPATH=src .venv/bin/python benchmarks/ble_adverts.py [--quick]
 """
 
@@ -36,6 +39,9 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 sys.path.insert(0, str(SRC))
 
 from smartbuild.sim.peers.dbusd import PrivateBus  # noqa: E402
+
+MIN_KEPT = 0.9  # decoding must keep up with what bleak delivers (baseline in the same run)
+MAX_FIND_S = 5.0  # twice the slowest advertising interval (2.5 s) for 10, 100 and 500 devices
 
 INTERVALS = (0.1, 1.0, 1.285, 2.5)  # seconds; see REFERENCE.md
 
@@ -190,8 +196,8 @@ def run_find(bus: PrivateBus, count: int, seed: int) -> float:
         _stop(proc)
 
 
-def main() -> None:
-    """Run the three measurements and print a report."""
+def main() -> int:
+    """Run the three measurements, print a report; exit 1 when a target is missed."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter windows, fewer repeats")
     parser.add_argument("--serve-phased", nargs=3, metavar=("BUS", "COUNT", "SEED"))
@@ -199,7 +205,7 @@ def main() -> None:
     if args.serve_phased:
         bus_address, count, seed = args.serve_phased
         asyncio.run(_serve_phased(bus_address, int(count), int(seed)))
-        return
+        return 0
     from smartbuild.aio import run_sync
 
     seconds, repeats = (1.0, 1) if args.quick else (3.0, 3)
@@ -221,6 +227,13 @@ def main() -> None:
             [rates["baseline"]["cpu_us_per_advert"], rates["baseline2"]["cpu_us_per_advert"]]
         )
         print(f"   decoding adds about {extra:.0f} µs CPU per advert")
+        kept = rates["decoding"]["adverts_per_s"] / statistics.mean(
+            [rates["baseline"]["adverts_per_s"], rates["baseline2"]["adverts_per_s"]]
+        )
+        misses = [] if kept >= MIN_KEPT else [f"decoding kept {kept:.0%} of the adverts/s"]
+        print(
+            f"   decoding keeps {kept:.0%} of the baseline's adverts/s (target >= {MIN_KEPT:.0%})"
+        )
         pure = offline(rates["captured"])
         print(f"2. decoding alone on {len(rates['captured'])} captured adverts: "
               f"{pure['uncached']:,.0f} adverts/s uncached, "
@@ -230,7 +243,13 @@ def main() -> None:
             samples = [run_find(bus, count, seed) for seed in range(repeats)]
             print(f"   N={count:3d}: median {statistics.median(samples):.2f} s, "
                   f"max {max(samples):.2f} s over {len(samples)} run(s)")  # fmt: skip
+            if max(samples) > MAX_FIND_S:
+                misses.append(f"finding {count} devices took {max(samples):.2f} s")
+    print(f"targets (decoding keeps >= {MIN_KEPT:.0%} of adverts/s; N devices found within "
+          f"{MAX_FIND_S:g} s, twice the slowest interval):", "NOT met: " + "; ".join(misses)
+          if misses else "met")  # fmt: skip
+    return 1 if misses else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

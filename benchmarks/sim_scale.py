@@ -5,8 +5,10 @@ Each size runs `smartbuild sim` as a child process (Modbus, mDNS, BLE when dbus-
 speed 60 with one tick per second. Start = spawn to state file (Python start-up and imports
 included), the simulator's own start time beside it; RSS from /proc; steady CPU = CPU seconds
 used over a quiet window / window length. Discovery sweeps the simulator's address range (units
-1-3); read reads every zone's Modbus devices (thermostat and CO2 sensor) in one command. Both run as separate processes, as a user
-would run them. Run: PYTHONPATH=src python benchmarks/sim_scale.py [--sizes 10,100,500]
+1-3); read reads every zone's Modbus devices (thermostat and CO2 sensor) in one command. Both
+run as separate processes, as a user would run them. Exit 1 unless every size finds and reads
+every device and stops cleanly, and the cost per device at the largest size stays within 1.5x
+of the smallest's. Run: PYTHONPATH=src python benchmarks/sim_scale.py [--sizes 10,100,500]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from smartbuild.sim.launch import SimProcess, free_base  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+MAX_GROWTH = 1.5  # ms per device at the largest size vs the smallest
 
 
 def cpu_seconds(pid: int) -> float:
@@ -113,8 +116,25 @@ def measure(zones: int, window_s: float, tmp: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def main() -> None:
-    """Measure each size and print a table (and JSON with --json)."""
+def misses(rows: list[dict[str, Any]]) -> list[str]:
+    """Return the targets the measured rows miss (empty when every one is met)."""
+    out = []
+    for r in rows:
+        if r["discovered"] != r["modbus_devices"]:
+            out.append(f"{r['zones']} zones: discovered {r['discovered']}/{r['modbus_devices']}")
+        if r["points_read"] == 0 or not r["clean_stop"]:
+            out.append(f"{r['zones']} zones: nothing read or not stopped cleanly")
+    small, large = rows[0], rows[-1]
+    for key in ("discover_ms_per_device", "read_ms_per_device"):
+        # the cost per device must not grow with the building (baseline: the smallest size)
+        if len(rows) > 1 and large[key] > MAX_GROWTH * small[key]:
+            out.append(f"{key} grew from {small[key]} at {small['zones']} zones to "
+                       f"{large[key]} at {large['zones']} (target <= {MAX_GROWTH}x)")  # fmt: skip
+    return out
+
+
+def main() -> int:
+    """Measure each size, print a table (and JSON with --json); exit 1 when a target is missed."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10,100,500")
     parser.add_argument("--window", type=float, default=5.0, help="CPU measurement window (s)")
@@ -122,9 +142,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sb-sim-scale-") as tmp:
         rows = [measure(int(n), args.window, Path(tmp)) for n in args.sizes.split(",")]
+    missed = misses(rows)
     if args.json:
         print(json.dumps(rows, indent=2))
-        return
+        return 1 if missed else 0
     base = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     python_s = time.perf_counter() - base
@@ -151,7 +172,12 @@ def main() -> None:
     for r in rows:
         print(f"{r['zones']} zones: discovered {r['discovered']}/{r['modbus_devices']} Modbus devices, "
               f"read {r['points_read']} points from {r['read_devices']} devices")  # fmt: skip
+    for miss in missed:
+        print(f"target NOT met: {miss}")
+    print("targets (every device found and read, clean stops, per-device cost not growing):",
+          "NOT met" if missed else "met")  # fmt: skip
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
