@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -243,3 +244,44 @@ def test_a_locked_journal_refuses_the_write_naming_the_holder(run, tmp_path, iso
         assert "is locked: waited" in message and "run holder01" in message, message
         assert f"pid {holder.pid}" in message and "internal error" not in message
         assert _held(farm, HEATING) == 200  # nothing was written
+
+
+def test_log_last_is_compact_at_80_columns(run, isolated_home):
+    journal = Journal(isolated_home)
+    fill(journal, "profile apply", "acme-hp-50-10-0-0-5-502-u2")
+    journal.start_run("r2", "write")
+    journal.add_entry("r2", "intent", device="th-1", point="heating_setpoint", before=20.5,
+                      requested=21.0)  # fmt: skip
+    journal.add_entry("r2", "intent", device="th-2", point="cooling_setpoint", before=24.0,
+                      requested=26.0)  # fmt: skip
+    journal.add_entry("r2", "reverted", device="th-2", point="cooling_setpoint", before=24.0,
+                      requested=26.0, after=25.0, verified=False, message="holds 25.0")  # fmt: skip
+    journal.finish_run("r2", "partial")
+    result = run("log", "--last", env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, result.stdout
+    rows = [line for line in lines if re.match(r"│ +\d+ │", line)]  # a row starts with its id
+    assert len(rows) == 2, result.stdout  # the answered intent is folded into its result
+    assert "th-1.heating_setpoint" in rows[0] and "20.5 → 21.0" in rows[0]
+    assert "intent" in rows[0] and "(unresolved)" in result.stdout  # never answered: marked
+    assert "24.0 → 25.0" in rows[1] and "reverted ✗" in rows[1] and "asked 26" in rows[1]
+    verbose = run("log", "--last", "-v", env={"COLUMNS": "80"})
+    assert len([line for line in verbose.stdout.splitlines() if re.match(r"│ +\d+ │", line)]) == 3
+    first = run("log", "--run", journal.runs()[-1]["id"], env={"COLUMNS": "80"})
+    (row,) = [line for line in first.stdout.splitlines() if re.match(r"│ +\d+ │", line)]
+    assert "written ✓" in row and "20.5 → 21.0" in row
+
+
+def test_log_runs_fit_80_columns_and_name_shipped_profiles_short(run, isolated_home, tmp_path):
+    from smartbuild.profiles.loading import LIBRARY
+
+    journal = Journal(isolated_home)
+    shipped = str(LIBRARY / "office-en16798-cat2.yaml")
+    journal.start_run("r1", "profile apply office-en16798-cat2", profile_path=shipped)
+    journal.start_run("r2", "profile apply mine.yaml", profile_path=str(tmp_path / "mine.yaml"))
+    result = run("log", env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
+    assert "shipped" in result.stdout and str(LIBRARY) not in result.stdout
+    assert {r["profile_path"] for r in json.loads(run("--json", "log").stdout)["runs"]} >= {shipped}

@@ -105,16 +105,20 @@ def log(
 
     title = f"runs in {_text(journal.path)}" + (" (read-only)" if journal.read_only else "")
     table = Table(title=title, title_justify="left")
-    for column in ("run", "started", "command", "status", "user@host", "profile"):
-        table.add_column(column)
+    table.add_column("run", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("command", ratio=2, overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("user@host", overflow="ellipsis", no_wrap=True, max_width=16)
+    table.add_column("profile", ratio=1, overflow="fold")
     for run in runs:
         table.add_row(
             _text(run["id"]),
-            _when(run["started"]),
+            _when(run["started"])[:16],
             _text(run["command"] + (" (dry run)" if run["dry_run"] else "")),
             _styled(run["status"], STATUS_STYLES),
             _text(f"{run['user']}@{run['host']}"),
-            _text(run["profile_path"] or ""),
+            _text(_profile_file(run["profile_path"])),
         )
     out.print(table)
     for run in runs:
@@ -183,27 +187,70 @@ def _show_entries(
 
 
 def _entries_table(app: Any, entries: list[dict[str, Any]]) -> None:
+    """Print entries compactly (80 columns): one row per change, an answered intent folded in.
+
+    An intent that a result answered is the same change, so only the result is shown (-v shows
+    every entry); an unresolved one stays, marked. The date is left out when every entry is of
+    one day (the run line above has it).
+    """
     from rich.table import Table
 
     from smartbuild.journal import Damaged, unresolved
 
     open_ids = {e["id"] for e in unresolved(entries)}
-    table = Table()
-    for column in ("#", "time", "kind", "device", "point", "before", "requested", "after",
-                   "verified", "message"):  # fmt: skip
-        table.add_column(column)
+    if app.output.verbosity < 1:
+        entries = [e for e in entries if e["kind"] != "intent" or e["id"] in open_ids]
 
     def cell(value: Any) -> str:
         return "[red]damaged[/red]" if isinstance(value, Damaged) else _text(value)
 
-    for e in entries:
-        verified = "" if e["verified"] is None else ("yes" if e["verified"] else "NO")
-        kind = _styled(e["kind"], KIND_STYLES)
+    times = [_when(e["time"]) for e in entries]
+    one_day = len({t[:10] for t in times if t not in ("-", "damaged")}) <= 1
+    longest = max((len(f"{e['device']}.{e['point']}") for e in entries), default=5)
+    table = Table()
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("time", no_wrap=True)
+    table.add_column("point", overflow="fold", min_width=min(longest, 30))  # whole when it can
+    table.add_column("change", no_wrap=True)
+    table.add_column("outcome", ratio=1)  # wraps "(unresolved)" below the kind when narrow
+    table.add_column("message", ratio=2)
+    for e, when in zip(entries, times, strict=True):
+        outcome = _styled(e["kind"], KIND_STYLES)
         if e["id"] in open_ids:
-            kind += " [bold](unresolved)[/bold]"
+            outcome += " [bold](unresolved)[/bold]"
+        if e["verified"] is not None:
+            outcome += " ✓" if e["verified"] else " [red]✗[/red]"
+        change = ""
+        if any(e[k] is not None for k in ("before", "requested", "after")):
+            change = f"{cell(e['before'])} → {cell(e['after'] if e['after'] is not None else e['requested'])}"
+        asked = e["requested"] not in (None, e["after"]) and e["after"] is not None
+        message = "; ".join(
+            part
+            for part in (
+                f"asked {cell(e['requested'])}" if asked else "",
+                _text(e["message"] or ""),
+            )
+            if part and part != "-"
+        )
         table.add_row(
-            str(e["id"]), _when(e["time"]), kind, cell(e["device"]), cell(e["point"]),
-            cell(e["before"]), cell(e["requested"]), cell(e["after"]), verified,
-            _text(e["message"] or ""),
+            str(e["id"]), when[11:] if one_day and len(when) > 11 else when,
+            ".".join(cell(v) for v in (e["device"], e["point"]) if v is not None) or "-",
+            change, outcome, message,
         )  # fmt: skip
     app.output.print(table)
+
+
+def _profile_file(path: str | None) -> str:
+    """Return "shipped" for a shipped profile, else its path (relative when under the cwd)."""
+    from pathlib import Path
+
+    if not path:
+        return ""
+    file = Path(path)
+    shipped = Path(__file__).resolve().parents[1] / "profiles" / "library"
+    if file.resolve().parent == shipped:
+        return "shipped"  # the command column names it
+    try:
+        return str(file.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path

@@ -46,13 +46,24 @@ def list_templates() -> None:
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} templates", title_justify="left")
-    for column in ("template", "title", "transport", "points", "from"):
-        table.add_column(column)
+    # names stay whole (people copy them into site files); the title wraps instead
+    longest = max((len(row["template"]) for row in rows), default=8)
+    table.add_column("template", no_wrap=True, min_width=longest)
+    table.add_column("title", ratio=1)
+    table.add_column("transport", no_wrap=True)
+    table.add_column("points", justify="right", no_wrap=True)
+    table.add_column("from", no_wrap=True, overflow="ellipsis", max_width=16)
     for row in rows:
         table.add_row(
-            row["template"], row["title"], row["transport"], str(row["points"]), row["plugin"]
-        )
+            row["template"], row["title"], row["transport"], str(row["points"]),
+            _origin(row["plugin"]),
+        )  # fmt: skip
     app.output.print(table)
+
+
+def _origin(plugin: str) -> str:
+    """Return where a template comes from, short: shipped, site, or the plugin's name."""
+    return "shipped" if plugin == "smartbuild.templates" else plugin
 
 
 @templates.command("show")
