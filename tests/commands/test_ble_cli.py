@@ -286,3 +286,20 @@ def test_garbage_adverts_are_listed_raw(run: Any, rig: ThreadedBlueZ) -> None:
     assert all(c["template"] is None for c in found.values())
     table = ok(run("discover", "--ble", "--until", "4"))
     assert "raw=0xffff:000102" in table.output.replace("\n", "").replace(" ", "")
+
+
+def test_a_missing_dbus_is_explained_once_per_run(
+    run: Any, site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
+    site.write_text(
+        "site: test\nzones:\n  z1: {}\ndevices:\n"
+        f"  th: {{template: sb-th1, transport: ble, address: '{SENSOR}', zone: z1}}\n"
+        "  other: {template: bthome-sensor, transport: ble, address: '5A:0B:00:00:00:77', zone: z1}\n"
+    )
+    result = run("--site", str(site), "--json", "read", "--zone", "z1")
+    assert result.exit_code == 3, result.output
+    errors = {r["error"] for r in json.loads(result.stdout)["readings"]}
+    assert errors == {f"read: no system D-Bus at unix:path={tmp_path / 'no-bus'}"}
+    warnings = [line for line in result.stderr.splitlines() if "no system D-Bus" in line]
+    assert len(warnings) == 1 and "DBUS_SYSTEM_BUS_ADDRESS" in warnings[0]  # the hint, once

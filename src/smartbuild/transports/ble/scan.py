@@ -65,6 +65,10 @@ def passive_patterns(templates: Iterable[Any]) -> list[tuple[int, int, bytes]]:
     return list(patterns)
 
 
+class BluetoothUnavailable(UnreachableError):
+    """Bluetooth itself cannot be used (no D-Bus, no BlueZ, no usable adapter): every device fails alike."""
+
+
 def ble_error(error: BaseException, what: str) -> SmartbuildError | None:
     """Return a SmartbuildError that says what to check for a bleak/D-Bus failure, else None."""
     from bleak.exc import (
@@ -77,7 +81,7 @@ def ble_error(error: BaseException, what: str) -> SmartbuildError | None:
     if isinstance(error, SmartbuildError):
         return error
     if isinstance(error, (FileNotFoundError, ConnectionRefusedError)):
-        return UnreachableError(
+        return BluetoothUnavailable(
             f"{what}: no system D-Bus at {bus_address()}",
             hint="is the D-Bus daemon running, and bluetoothd (systemctl status bluetooth)? "
             "Is DBUS_SYSTEM_BUS_ADDRESS set to the right bus?",
@@ -85,16 +89,16 @@ def ble_error(error: BaseException, what: str) -> SmartbuildError | None:
     if isinstance(error, BleakBluetoothNotAvailableError):
         reason = error.reason
         if reason == BleakBluetoothNotAvailableReason.POWERED_OFF:
-            return UnreachableError(
+            return BluetoothUnavailable(
                 f"{what}: the Bluetooth adapter is powered off",
                 hint="power it on (`bluetoothctl power on`) and check `rfkill list bluetooth`",
             )
         if reason == BleakBluetoothNotAvailableReason.DENIED_BY_SYSTEM:
-            return UnreachableError(
+            return BluetoothUnavailable(
                 f"{what}: the system denied access to Bluetooth",
                 hint="run as a user allowed to use BlueZ (e.g. in the 'bluetooth' group)",
             )
-        return UnreachableError(
+        return BluetoothUnavailable(
             f"{what}: no Bluetooth LE adapter found ({error})",
             hint="plug in or enable an adapter; `bluetoothctl list` shows what BlueZ sees",
         )
@@ -104,7 +108,7 @@ def ble_error(error: BaseException, what: str) -> SmartbuildError | None:
             "org.freedesktop.DBus.Error.ServiceUnknown",
             "org.freedesktop.DBus.Error.NameHasNoOwner",
         ):
-            return UnreachableError(
+            return BluetoothUnavailable(
                 f"{what}: BlueZ (org.bluez) is not on the system D-Bus",
                 hint="is bluetoothd running? `systemctl status bluetooth` (Debian: apt install bluez)",
             )
@@ -114,7 +118,7 @@ def ble_error(error: BaseException, what: str) -> SmartbuildError | None:
                 hint="stop other Bluetooth programs (bluetoothctl scan, Home Assistant) and retry",
             )
         if name == "org.freedesktop.DBus.Error.AccessDenied":
-            return UnreachableError(
+            return BluetoothUnavailable(
                 f"{what}: the D-Bus policy denies access to BlueZ",
                 hint="run as a user allowed to use BlueZ (e.g. in the 'bluetooth' group)",
             )

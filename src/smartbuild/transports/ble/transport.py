@@ -34,6 +34,7 @@ from smartbuild.transports.ble.family import BleFamily, BleOptions
 from smartbuild.transports.ble.scan import (
     DEFAULT_SCAN_S,
     AdvertHub,
+    BluetoothUnavailable,
     ble_error,
     retry_in_progress,
 )
@@ -55,6 +56,7 @@ class BleTransport(Transport):
         self._hubs: dict[str, AdvertHub] = {}
         self._clients: dict[str, Any] = {}
         self._connect_lock = asyncio.Lock()  # adapters establish one connection at a time
+        self._told: set[str] = set()  # Bluetooth-wide failures already warned about
 
     # ---- decoding -----------------------------------------------------------------
 
@@ -253,13 +255,22 @@ class BleTransport(Transport):
         if failed:
             stat.errors += 1
             stat.last_error = next(r.error for r in out if not r.ok)
+        else:
+            self._told.clear()  # Bluetooth works again: a later failure is news
         return out
 
     def _describe(self, error: BaseException, what: str) -> str:
         mapped = ble_error(error, what)
         if mapped is None:
             raise error
-        return mapped.message + (f" ({mapped.hint})" if mapped.hint else "")
+        full = mapped.message + (f" ({mapped.hint})" if mapped.hint else "")
+        if not isinstance(mapped, BluetoothUnavailable):
+            return full
+        # the same for every device and point: the hint once per run, each point says it briefly
+        if mapped.message not in self._told:
+            self._told.add(mapped.message)
+            self.warn(full)
+        return mapped.message
 
     def _advert_reading(self, device: Device, name: str, measurement: Measurement) -> Reading:
         spec = device.template.points[name]
