@@ -227,3 +227,9 @@ def test_a_misspelled_command_gets_a_suggestion(run):
     assert "Did you mean 'templates'?" in json.loads(result.stdout)["message"]
     result = run("frobnicate")
     assert "Did you mean" not in result.stderr
+
+
+def test_a_command_option_without_its_value_is_left_to_click(run):
+    result = run("log", "--device")
+    assert result.exit_code == 2
+    assert "Option '--device' requires an argument" in result.stderr

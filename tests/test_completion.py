@@ -41,4 +41,6 @@ def test_commands_and_devices_complete_without_network(tmp_path):
     assert "templates" in _complete("smartbuild tem", tmp_path)
     words = f"smartbuild --site {EXAMPLES / 'site.yaml'} log --device th-f1"
     assert _complete(words, tmp_path) == ["th-f1-office", "th-f1-meeting"]
+    words = f"smartbuild log --site {EXAMPLES / 'site.yaml'} --json --device th-f1"  # globals after
+    assert _complete(words, tmp_path) == ["th-f1-office", "th-f1-meeting"]
     assert "acme-th200" in _complete("smartbuild templates show acme", tmp_path)

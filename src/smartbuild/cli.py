@@ -406,15 +406,17 @@ def hoist_global_options(root: click.Group, ctx: click.Context, args: list[str])
             target += [token, *tokens]
             break
         takes_value = _option_takes_value(command, token)
-        if takes_value is None and not at_root and _is_global_option(token):
+        hoisted = takes_value is None and not at_root and _is_global_option(token)
+        if hoisted:
             target, takes_value = before, token.split("=", 1)[0] in GLOBAL_WITH_VALUE
         if takes_value is not None or token.startswith("-"):
             target.append(token)
             if takes_value and "=" not in token:
                 value = next(tokens, None)
-                if value is None:
+                if value is None and hoisted and not ctx.resilient_parsing:
+                    # at the root click would take the command name for the value
                     raise click.UsageError(f"Option '{token}' requires an argument.", ctx)
-                target.append(value)
+                target += [] if value is None else [value]
             continue
         after.append(token)
         if isinstance(command, click.Group):
