@@ -22,19 +22,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from smartbuild.config.schema import REGISTERS, DeviceSpec, PointSpec, Template
+from smartbuild.config.schema import DeviceSpec
+from smartbuild.model.device import Device
 from smartbuild.sim.peers.modbus_farm import ModbusFarm, ServerSpec, SimUnit, loopback_hosts
-from smartbuild.transports.base import Device
+from smartbuild.transports.modbus.schema import REGISTERS, ModbusPoint, ModbusTemplate
 from smartbuild.transports.modbus.transport import ModbusTcpTransport
 
 TYPES = ["uint16", "int16", "uint32", "float32", "int64", "float64"]
 LIMIT = {"holding": 125, "input": 125, "coil": 2000, "discrete": 2000}
 
 
-def window_template(rng: random.Random, name: str, points: int = 20, window: int = 120) -> Template:
+def window_template(
+    rng: random.Random, name: str, points: int = 20, window: int = 120
+) -> ModbusTemplate:
     """Return a template with points scattered (no overlap) inside one 120-register window."""
     taken: set[int] = set()
-    specs: dict[str, PointSpec] = {}
+    specs: dict[str, ModbusPoint] = {}
     while len(specs) < points:
         kind = rng.choice(TYPES)
         size = REGISTERS[kind]
@@ -42,29 +45,29 @@ def window_template(rng: random.Random, name: str, points: int = 20, window: int
         if taken & set(range(start, start + size)):
             continue
         taken |= set(range(start, start + size))
-        specs[f"p{len(specs)}"] = PointSpec(table="holding", address=start, type=kind)
+        specs[f"p{len(specs)}"] = ModbusPoint(table="holding", address=start, type=kind)
     # max_gap 120: the template allows bridging any gap of the window (as a device with one
     # contiguous register block does), so the whole window is one request.
-    return Template(template=name, title=name, transport="modbus", points=specs,
+    return ModbusTemplate(template=name, title=name, transport="modbus", points=specs,
                     defaults={"max_gap": 120})  # type: ignore[arg-type]  # fmt: skip
 
 
-def random_template(rng: random.Random, name: str) -> Template:
+def random_template(rng: random.Random, name: str) -> ModbusTemplate:
     """Return a random point table: 5-60 points over several tables with random gaps."""
-    specs: dict[str, PointSpec] = {}
+    specs: dict[str, ModbusPoint] = {}
     for table in rng.sample(["holding", "input", "coil", "discrete"], rng.randint(1, 4)):
         address = rng.randrange(0, 200)
         for _ in range(rng.randint(1, 20)):
             kind = "uint16" if table in ("coil", "discrete") else rng.choice(TYPES)
-            specs[f"p{len(specs)}"] = PointSpec(table=table, address=address, type=kind)  # type: ignore[arg-type]
+            specs[f"p{len(specs)}"] = ModbusPoint(table=table, address=address, type=kind)  # type: ignore[arg-type]
             size = 1 if table in ("coil", "discrete") else REGISTERS[kind]
             address += size + rng.choice([0, 0, 1, 2, 5, 9, 15, 40, 130])
     max_gap = rng.choice([0, 1, 5, 10, 30, 120])
-    return Template(template=name, title=name, transport="modbus", points=specs,
+    return ModbusTemplate(template=name, title=name, transport="modbus", points=specs,
                     defaults={"max_gap": max_gap})  # type: ignore[arg-type]  # fmt: skip
 
 
-def oracle(template: Template) -> int:
+def oracle(template: ModbusTemplate) -> int:
     """Return the fewest requests covering the template's points (DP, written independently)."""
     total = 0
     max_gap = template.defaults.max_gap
@@ -86,7 +89,7 @@ def oracle(template: Template) -> int:
     return total
 
 
-def unit_for(template: Template, rng: random.Random) -> SimUnit:
+def unit_for(template: ModbusTemplate, rng: random.Random) -> SimUnit:
     """Return a unit serving every register and bit the template names."""
     tables: dict[str, dict[int, Any]] = {"holding": {}, "input": {}, "coil": {}, "discrete": {}}
     for point in template.points.values():
@@ -99,7 +102,7 @@ def unit_for(template: Template, rng: random.Random) -> SimUnit:
 
 
 async def measure(
-    templates: list[Template], hosts: list[str], rng: random.Random
+    templates: list[ModbusTemplate], hosts: list[str], rng: random.Random
 ) -> dict[str, Any]:
     """Serve one template per host, read every point of every device; return the counts."""
     async with ModbusFarm(port=0) as farm:

@@ -139,7 +139,8 @@ def test_doc_examples_run_as_written(
         assert result.exit_code == 0, (example.doc, example.line, result.output)
 
 
-def _command(words: list[str]) -> tuple[click.Command, list[str]]:
+def _command_options(words: list[str]) -> tuple[click.Command, list[str], set[str]]:
+    """Return the command the words name, the words after it and its options (dynamic ones too)."""
     command: click.Command = cli
     with click.Context(cli) as ctx:
         while words and isinstance(command, click.Group):
@@ -147,7 +148,10 @@ def _command(words: list[str]) -> tuple[click.Command, list[str]]:
             if sub is None:
                 break
             command, words = sub, words[1:]
-    return command, words
+        known = set(GLOBAL_FLAGS | GLOBAL_WITH_VALUE)
+        for param in command.get_params(ctx):
+            known.update(getattr(param, "opts", []), getattr(param, "secondary_opts", []))
+    return command, words, known
 
 
 def synopses() -> Iterator[tuple[str, str]]:
@@ -171,10 +175,7 @@ def synopses() -> Iterator[tuple[str, str]]:
 @pytest.mark.parametrize(("doc", "line"), list(synopses()))
 def test_synopses_name_only_options_their_command_has(doc: str, line: str) -> None:
     words = line.split("#", 1)[0].split()[1:]
-    command, rest = _command(words)
+    command, rest, known = _command_options(words)
     assert command is not cli, (doc, line)
-    known = set(GLOBAL_FLAGS | GLOBAL_WITH_VALUE)
-    for param in command.params:
-        known.update(getattr(param, "opts", []), getattr(param, "secondary_opts", []))
     named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", " ".join(rest)))
     assert named <= known, (doc, line, sorted(named - known))
