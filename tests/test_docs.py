@@ -136,7 +136,10 @@ def test_doc_examples_run_as_written(
             env[name] = value
             continue
         result = run(*example.args, env={**env, **example.env})
-        assert result.exit_code == 0, (example.doc, example.line, result.output)
+        problems = [
+            line for line in result.output.splitlines() if "fail" in line or "error" in line
+        ]
+        assert result.exit_code == 0, (example.doc, example.line, problems, result.output)
 
 
 def _command_options(words: list[str]) -> tuple[click.Command, list[str], set[str]]:

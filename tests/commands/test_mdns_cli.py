@@ -287,7 +287,7 @@ def test_type_and_all_types(
     tag = uuid.uuid4().hex[:6]
     announce.add(Announcement("_acme-x._tcp", f"Odd {tag}", f"odd-{tag}", 4000, {"v": "1"}))
     address = f"odd-{tag}.local:4000"
-    plain = run("--json", "discover", "--mdns", *LO, "--timeout", "1")
+    plain = run("--json", "discover", "--mdns", *LO, "--expect", "1", "--timeout", "5")
     assert plain.exit_code == 0, plain.output  # the catalogue examples answer the default types
     assert ours(plain, tag_of(examples))
     assert address not in ours(plain, tag)
