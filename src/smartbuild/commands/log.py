@@ -247,7 +247,7 @@ def _profile_file(path: str | None) -> str:
     if not path:
         return ""
     file = Path(path)
-    shipped = Path(__file__).resolve().parents[1] / "profiles" / "library"
+    shipped = (Path(__file__).resolve().parents[1] / "profiles" / "library").resolve()
     if file.resolve().parent == shipped:
         return "shipped"  # the command column names it
     try:
