@@ -105,7 +105,7 @@ def show_readings(app: App, readings: Sequence[Reading], stats: dict[str, Any]) 
 @click.option(
     "--modicon",
     is_flag=True,
-    help="With --raw: --address is in Modicon notation (40001 = holding 0).",
+    help="With --raw: --address is in Modicon notation; its first digit picks the table (40001 = holding 0, 30001 = input 0).",
 )
 @click.option(
     "--count",
@@ -143,7 +143,7 @@ def read(
 ) -> None:  # fmt: skip
     """Read typed point values (with units) from devices of the site."""
     app = get_app()
-    if raw_target:
+    if raw_target is not None:
         from smartbuild.commands.modbus_tools import raw_read
 
         if address is None:
