@@ -86,3 +86,11 @@ def test_read_takes_several_devices(run, site, tmp_path):
     assert sorted({r["device"] for r in data["readings"]}) == ["th", "th2"]
     one = json.loads(run("--json", "--site", str(path), "read", "th", "setpoint").stdout)
     assert [r["point"] for r in one["readings"]] == ["setpoint"]
+
+
+def test_discover_works_beside_an_invalid_site_file(run, site):
+    path, _device, _lt = site
+    path.write_text(path.read_text().replace("template: kv-thermostat", "template: nope"))
+    result = run("--site", str(path), "discover", "--kv", "127.0.0.1:9")  # nobody listens there
+    assert result.exit_code == 3, result.output  # nothing found; the site is only a warning
+    assert "site file not used" in result.stderr and "unknown template 'nope'" in result.stderr

@@ -126,6 +126,10 @@ class DeviceRejected(DeviceError):
     """The device answered a write with an exception: it is known not to hold the value."""
 
 
+class NotSent(DeviceError):
+    """A transport refused a write before sending anything (it cannot encode or address it)."""
+
+
 class UnreachableError(SmartbuildError):
     """Nothing that was asked for could be reached (exit 3)."""
 

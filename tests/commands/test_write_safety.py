@@ -26,6 +26,8 @@ points:
   limit: {table: holding, address: 0, type: uint16, sf: limit_sf, unit: "%", writable: true, min: 0, max: 95}
   limit_sf: {table: holding, address: 1, type: int16}
   level: {table: holding, address: 2, type: float32, writable: true}
+  scaled: {table: holding, address: 4, type: uint16, scale: 0.1, sf: scaled_sf, writable: true, min: 0, max: 5.5}
+  scaled_sf: {table: holding, address: 5, type: int16}
 """
 
 
@@ -76,7 +78,7 @@ class RawPeer:
 @pytest.fixture
 def peer(tmp_path: Path) -> Iterator[tuple[RawPeer, Path]]:
     lt = LoopThread()
-    device = RawPeer({0: 500, 1: 0xFFFF})  # 50.0 % with a factor of -1
+    device = RawPeer({0: 500, 1: 0xFFFF, 4: 50, 5: 0})  # 50.0 % with a factor of -1; 5.0
     server = lt.run(asyncio.start_server(device.handle, HOST, 0))
     port = server.sockets[0].getsockname()[1]
     (tmp_path / "sf-inverter.yaml").write_text(TEMPLATE)
@@ -151,6 +153,31 @@ def test_a_lost_reply_is_unknown_sent_once_and_rollback_resolves_it(run, peer):
 def test_read_hides_scale_factor_helpers_unless_all(run, peer):
     _device, site = peer
     data = json.loads(run("--json", "--site", str(site), "read", "inv").stdout)
-    assert [r["point"] for r in data["readings"]] == ["limit", "level"]
+    assert [r["point"] for r in data["readings"]] == ["limit", "level", "scaled"]
     data = json.loads(run("--json", "--site", str(site), "read", "inv", "--all").stdout)
-    assert [r["point"] for r in data["readings"]] == ["limit", "limit_sf", "level"]
+    assert [r["point"] for r in data["readings"]] == [
+        "limit", "limit_sf", "level", "scaled", "scaled_sf"
+    ]  # fmt: skip
+
+
+def test_a_scale_factor_and_a_template_scale_together_keep_the_bounds(run, peer):
+    device, site = peer
+    result = write(run, site, "scaled", "5.5")  # 55 steps of 0.1 x 10^0: register 55, not 60
+    assert result.exit_code == 0, result.output
+    assert device.registers[4] == 55
+    result = write(run, site, "scaled", "5.6")
+    assert result.exit_code == 5 and device.registers[4] == 55
+
+
+def test_a_value_too_large_for_the_register_is_refused_not_unknown(run, peer):
+    device, site = peer
+    device.registers[1] = 0xFFFD  # factor -3: 90 % would be 90000 in a uint16
+    result = write(run, site, "limit", "90")
+    assert result.exit_code == 5, result.output
+    data = json.loads(result.stdout)
+    assert (data["outcome"]["status"], data["outcome"]["cause"]) == ("refused", "not-sent")
+    assert device.write_frames == 0
+    log = json.loads(run("--json", "log", "--run", data["run"]).stdout)
+    assert [e["kind"] for e in log["entries"]][-1] == "refused"
+    again = run("--site", str(site), "rollback", "--last", "--yes")
+    assert again.exit_code == 2  # nothing was applied: nothing to roll back

@@ -87,3 +87,34 @@ def test_reload_picks_up_a_changed_site(tmp_path: Path):
     assert session.site().site.site == "one"  # validated once per session ...
     session.reload()
     assert session.site().site.site == "two"  # ... until the face asks for a reload
+
+
+async def test_a_lease_held_elsewhere_stops_the_run_before_any_device_is_written(kv_env, tmp_path):
+    from smartbuild.journal import LeaseHeld
+    from smartbuild.model.writes import WriteRequest
+    from smartbuild.services.writes import apply_writes
+
+    a, b = KvDevice({"t": 210.0, "sp": 40.0}), KvDevice({"t": 210.0, "sp": 40.0})
+    addresses = [await a.start(), await b.start()]
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "site: s\ndevices:\n"
+        + "".join(
+            f"  {name}: {{template: kv-thermostat, transport: kv, address: '{address}'}}\n"
+            for name, address in zip("ab", addresses, strict=True)
+        )
+    )
+    session = Session(site, tmp_path / "home")
+    try:
+        session.journal.acquire_lease("b", "someone", "write b setpoint 21")
+        da, db = session.select(["a", "b"])
+        with pytest.raises(LeaseHeld, match="run someone"), session._run("test") as run:
+            requests = [WriteRequest(da, "setpoint", 22), WriteRequest(db, "setpoint", 22)]
+            await apply_writes(run, session.conns, requests, lease=session._lease(run))
+        assert a.sets == [] and b.sets == []  # nothing was written anywhere
+        assert [lease.device for lease in session.journal.leases()] == ["b"]  # ours went back
+    finally:
+        await session.aclose()
+        session.close()
+        await a.stop()
+        await b.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,20 +40,17 @@ def template_schema(path: str, data: object, schemas: Schemas, doc: object) -> t
     return schemas[family]
 
 
-@functools.lru_cache(maxsize=512)
-def _load(path: str, mtime_ns: int, schemas: tuple[tuple[str, type[Template]], ...]) -> Template:
-    doc = load_document(path)
-    if doc.data is None:
-        raise ConfigError(Problem("the file is empty", file=path, line=1, col=1))
-    schema = template_schema(path, doc.data, dict(schemas), doc)
-    return validate_document(schema, doc)
-
-
 def load_template(path: str | Path, schemas: Schemas) -> Template:
-    """Load and validate one template file (cached while the file and the schemas are unchanged)."""
+    """Load and validate one template file against its family's schema.
+
+    Nothing is cached: a template may `!include` other files or use `!env`, and a long-running
+    process that reloads must see every change to them.
+    """
     p = Path(path)
-    try:
-        mtime = p.stat().st_mtime_ns
-    except OSError:
-        raise ConfigError(Problem("file not found", file=str(p))) from None
-    return _load(str(p), mtime, tuple(sorted(schemas.items())))
+    if not p.is_file():
+        raise ConfigError(Problem("file not found", file=str(p)))
+    doc = load_document(p)
+    if doc.data is None:
+        raise ConfigError(Problem("the file is empty", file=str(p), line=1, col=1))
+    schema = template_schema(str(p), doc.data, schemas, doc)
+    return validate_document(schema, doc)

@@ -104,9 +104,17 @@ class Session:
         return self._registry
 
     def full_registry(self) -> Registry:
-        """Return the registry with the site's own templates, when there is a site file."""
+        """Return the registry with the site's own templates, when there is a valid site file.
+
+        An invalid site file is reported as a warning: discovery is how people repair one.
+        """
+        from smartbuild.errors import ConfigError
+
         if self.site_path.exists():
-            self.site()
+            try:
+                self.site()
+            except ConfigError as error:
+                self.warn(f"site file not used ({error.lines()[0]})")
         return self.registry
 
     def site(self) -> LoadedSite:
@@ -486,9 +494,22 @@ class Session:
         journal = self.journal
 
         async def lease(device_id: str) -> Callable[[], Any]:
-            held = await journal.acquire_lease_async(
-                device_id, run.id, run.command, wait_s=self.lease_wait_s
+            import asyncio
+            import contextlib
+
+            # the lease row is committed in a worker thread: a cancellation must not orphan it
+            taking = asyncio.ensure_future(
+                journal.acquire_lease_async(
+                    device_id, run.id, run.command, wait_s=self.lease_wait_s
+                )
             )
+            try:
+                held = await asyncio.shield(taking)
+            except asyncio.CancelledError:
+                # not taken (held elsewhere) means nothing to give back
+                with contextlib.suppress(Exception):
+                    await journal.release_lease_async(await taking)
+                raise
 
             async def release() -> None:
                 await journal.release_lease_async(held)

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from smartbuild.errors import DeviceRejected, SmartbuildError
+from smartbuild.errors import DeviceRejected, NotSent, SmartbuildError
 from smartbuild.model.writes import WriteOutcome, WriteRequest, WriteStatus
 
 if TYPE_CHECKING:
@@ -169,15 +169,26 @@ async def apply_writes(
     for request in requests:
         by_device.setdefault(request.device.id, []).append(request)
 
-    async def device_writes(items: list[WriteRequest]) -> list[WriteOutcome]:
-        release = await lease(items[0].device.id) if lease is not None else None
+    # Every device's lease before anything is read or written, in one order (two runs cannot
+    # each hold one and wait for the other); a lease held elsewhere stops the run untouched.
+    releases: list[Callable[[], Awaitable[None]]] = []
+    try:
+        if lease is not None:
+            for device_id in sorted(by_device):
+                releases.append(await lease(device_id))
+        # a device that fails must not leave the others running unobserved: the group ends together
+        tasks = [asyncio.ensure_future(_device_writes(run, conns, items, pace_s))
+                 for items in by_device.values()]  # fmt: skip
         try:
-            return await _device_writes(run, conns, items, pace_s)
-        finally:
-            if release is not None:
-                await release()
-
-    groups = await asyncio.gather(*(device_writes(items) for items in by_device.values()))
+            groups = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+    finally:
+        for release in releases:
+            await release()
     order = {(r.device.id, r.point): i for i, r in enumerate(requests)}
     flat = [o for group in groups for o in group]
     return sorted(flat, key=lambda o: order.get((o.device, o.point), 0))
@@ -267,6 +278,9 @@ async def _write_one(
     except DeviceRejected as error:
         return _outcome(run, conns, request, WriteStatus.REJECTED, before=before,
                         requested=target, message=error.message)  # fmt: skip
+    except NotSent as error:  # the transport refused before any I/O: known not applied
+        return _outcome(run, conns, request, WriteStatus.REFUSED, before=before,
+                        requested=target, message=error.message, cause="not-sent")  # fmt: skip
     except SmartbuildError as error:
         message = f"sent, but no answer: the device may or may not hold it ({error.message})"
         return _outcome(run, conns, request, WriteStatus.UNKNOWN, before=before,

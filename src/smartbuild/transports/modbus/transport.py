@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from smartbuild.errors import DeviceError, DeviceRejected, ExitStatus, UsageError
+from smartbuild.errors import DeviceError, DeviceRejected, ExitStatus, NotSent, UsageError
 from smartbuild.transports.base import (
     Candidate,
     Device,
@@ -241,7 +241,18 @@ class ModbusTransport(Transport):
         unit = self.unit(device)
         stat = self.stat(device.id)
         if point.table not in ("holding", "coil"):
-            raise DeviceError(device.id, f"{point_name} is in the {point.table} table: read-only")
+            raise NotSent(device.id, f"{point_name} is in the {point.table} table: read-only")
+        scale, offset = point.scale, point.offset
+        if point.sf:  # SunSpec: the device stores value / (scale x 10^sf); read its factor now
+            scale = await self._sf_scale(device, point_name)
+            raw = (float(value) - offset) / scale
+            if abs(raw - round(raw)) > 1e-6 * max(1.0, abs(raw)):
+                raise NotSent(
+                    device.id,
+                    f"{point_name}: {value!r} is not a whole number of steps of {scale:g} "
+                    "(the device's scale factor changed since it was checked)",
+                )
+            value, scale, offset = round(raw), 1.0, 0.0
         try:
             if point.table == "coil":
                 stat.requests += 1
@@ -255,27 +266,13 @@ class ModbusTransport(Transport):
                 new = current | (1 << point.bit) if value else current & ~(1 << point.bit)
                 await link.call("write_register", address, new, device_id=unit)
                 return
-            if point.sf:  # SunSpec: the device stores value / 10^sf
-                sf_point = template.points[point.sf]
-                assert sf_point.table is not None
-                stat.requests += 1
-                response = await link.call(
-                    READ_FUNCTIONS[sf_point.table],
-                    template.pdu_address(sf_point),
-                    count=1,
-                    device_id=unit,
-                )
-                exponent, _, _ = decode_point(device, point.sf, list(response.registers))
-                if int(exponent) == SUNSPEC_NO_SF:
-                    raise DeviceError(device.id, f"{point_name}: scale factor {NOT_IMPLEMENTED}")
-                value = round(float(value) / 10.0 ** int(exponent))
             try:
                 registers = modbus_codec.encode(
-                    value, point.type.upper(), template.word_order(point), point.scale, point.offset,
+                    value, point.type.upper(), template.word_order(point), scale, offset,
                     length=point.length,
                 )  # fmt: skip
             except ValueError as error:
-                raise DeviceError(
+                raise NotSent(
                     device.id, f"cannot encode {value!r} for {point_name}: {error}"
                 ) from None
             stat.requests += 1
@@ -298,6 +295,17 @@ class ModbusTransport(Transport):
                 device.id,
                 f"writing {point_name} (PDU address {address}, unit {unit}) failed: {error}",
             ) from None
+
+    async def _sf_scale(self, device: Device, point: str) -> float:
+        """Return scale x 10^sf of a SunSpec point, read from the device (NotSent if unreadable)."""
+        spec = device.template.points[point]
+        (reading,) = await self.read(device, [spec.sf])
+        if not reading.ok or not isinstance(reading.value, (int, float)):
+            raise NotSent(device.id, f"cannot read the scale factor {spec.sf}: {reading.error}")
+        exponent = int(reading.value)
+        if exponent == SUNSPEC_NO_SF:
+            raise NotSent(device.id, f"{point}: scale factor {NOT_IMPLEMENTED}")
+        return 10.0**exponent * spec.scale
 
     async def resolution(self, device: Device, point: str) -> float | None:
         """Return the point's step; for a SunSpec-scaled point, 10^sf x scale read from the device."""
@@ -322,6 +330,8 @@ class ModbusTransport(Transport):
 
         settings = {**dataclasses.asdict(options), "templates": context.templates,
                     "progress": context.progress}  # fmt: skip
+        if settings.get("timeout") is None:  # a serial bus answers fast or not at all
+            settings["timeout"] = 0.2 if self.name == "modbus-rtu" else 0.5
         await discover(self, settings, found)
 
     async def aclose(self) -> None:
