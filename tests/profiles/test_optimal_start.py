@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,53 @@ def test_validate_names_file_line_and_column(run: Any, tmp_path: Path) -> None:
     result = run("profile", "validate", str(bad))
     assert result.exit_code == 2
     assert f"{bad}:11:" in result.stderr and "max_lead '20h' must lie between" in result.stderr
+
+
+def test_profile_plan_at_explains_optimal_start_against_a_thermostat(
+    run: Any, tmp_path: Path
+) -> None:
+    from smartbuild.sim.peers.modbus_farm import ServerSpec, SimUnit
+    from tests.rigs import farm_thread
+
+    cold = SimUnit(
+        1,
+        input={0: 160, 1: 450},  # 16.0 °C after the night
+        holding={10: 160, 11: 300, 12: 1},  # set back to 16 / 30 °C
+        discrete={0: True},
+        identity={"VendorName": "ACME", "ProductCode": "TH-200", "MajorMinorRevision": "1.4"},
+    )
+    with farm_thread([ServerSpec("127.0.3.9", [cold], port=0)]) as farm:
+        host, port = farm.endpoints[0]
+        site = tmp_path / "site.yaml"
+        site.write_text(
+            "site: t\ntimezone: Europe/Berlin\n"
+            "zones: {f1: {building: main, floor: 1, area_m2: 50, tags: [office]}}\n"
+            f'devices: {{th: {{template: acme-th200, transport: modbus-tcp, address: "{host}:{port}",'
+            " unit: 1, zone: f1, timeout: 0.3, retries: 0}}\n",
+            encoding="utf-8",
+        )
+
+        def plan_at(moment: str) -> dict[str, Any]:
+            result = run("--site", str(site), "--json", "profile", "plan",
+                         "office-en16798-cat2", "--at", moment)  # fmt: skip
+            assert result.exit_code == 0, result.output
+            data: dict[str, Any] = json.loads(result.stdout)
+            return data
+
+        early = plan_at("2026-12-01 03:30")
+        heat = next(a for a in early["actions"] if a["role"] == "heating_setpoint")
+        # 3 h 30 min before opening is beyond max_lead: the night setback holds
+        assert heat["status"] == "skip-unchanged" and "optimal start" not in heat["reason"]
+        assert early["recovery"] == []
+        due = plan_at("2026-12-01 05:30")
+        heat = next(a for a in due["actions"] if a["role"] == "heating_setpoint")
+        assert (heat["status"], heat["current"], heat["target"]) == ("change", 16.0, 20.5)
+        assert (
+            "optimal start for occupied at 07:00: 16.0 °C is 4.5 K below 20.5 °C" in heat["reason"]
+        )
+        assert "default 1 K/h until 3 recoveries (0 so far)" in heat["reason"]
+        assert due["recovery"][0]["zone"] == "f1" and due["recovery"][0]["active"]
+        assert any("no power limit known yet" in w for w in due["warnings"])
+        table = run("--site", str(site), "profile", "plan", "office-en16798-cat2",
+                    "--at", "2026-12-01 05:30")  # fmt: skip
+        assert table.exit_code == 0 and "optimal start" in table.stdout
