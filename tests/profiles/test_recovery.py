@@ -86,3 +86,22 @@ def test_powers_and_the_peak_without_recoveries() -> None:
     assert model.zone_power_kw("c", 80.0) == pytest.approx(model.w_per_m2 * 0.08)  # type: ignore[operator]
     # outside recoveries the meter reads 5 kW + 2 x 0.5 kW
     assert model.quiet_peak_kw == pytest.approx(6.0)
+
+
+def test_a_snapshot_is_taken_from_the_points_a_plan_read() -> None:
+    from smartbuild.profiles.planner import PointState
+    from smartbuild.profiles.recovery import snapshot
+
+    t = dt.datetime(2026, 1, 15, 5, tzinfo=BERLIN)
+    points = [
+        PointState("m", "p", "site_active_power", None, "kW", 7.5, False),
+        PointState("w", "t", "outdoor_temperature", None, "°C", -2.0, False),
+        PointState("th", "t", "zone_air_temperature", "a", "°C", 17.0, False),
+        PointState("co2", "t", "zone_air_temperature", "a", "°C", 99.0, False),  # first one wins
+        PointState("th", "h", "heating_setpoint", "a", "°C", 20.5, True),
+        PointState("th", "c", "cooling_setpoint", "a", "°C", None, True),
+        PointState("th2", "h", "heating_setpoint", "b", "°C", 16.0, True),  # no temperature
+    ]
+    snap = snapshot(t, points, "site_active_power")
+    assert (snap.t, snap.outdoor_c, snap.site_kw) == (t, -2.0, 7.5)
+    assert snap.zones == {"a": ZoneReading(17.0, 20.5, None)}

@@ -22,6 +22,10 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from smartbuild.profiles.planner import PointState
 
 DEFAULT_H_PER_K = 1.0  # 1 K/h: slow for a heat pump with ~1.5x design capacity, so it starts early
 MIN_H_PER_K = 0.05  # never trust a model that says 20 K/h
@@ -117,6 +121,30 @@ def _drive(direction: str, setpoint: float, outdoor: float | None) -> float:
 
 def _setpoint(reading: ZoneReading, direction: str) -> float | None:
     return reading.heating_setpoint_c if direction == "heat" else reading.cooling_setpoint_c
+
+
+def snapshot(now: dt.datetime, states: list[PointState], meter_role: str) -> Snapshot:
+    """Return the learner's view of one moment from the points a plan read (live or simulated)."""
+    temps: dict[str, float] = {}
+    heat: dict[str, float] = {}
+    cool: dict[str, float] = {}
+    outdoor = site = None
+    for p in states:
+        if p.current is None:
+            continue
+        if p.zone is None:
+            if p.role == "outdoor_temperature" and outdoor is None:
+                outdoor = p.current
+            elif p.role == meter_role and site is None:
+                site = p.current
+        elif p.role == "zone_air_temperature":
+            temps.setdefault(p.zone, p.current)
+        elif p.role == "heating_setpoint":
+            heat.setdefault(p.zone, p.current)
+        elif p.role == "cooling_setpoint":
+            cool.setdefault(p.zone, p.current)
+    zones = {z: ZoneReading(t, heat.get(z), cool.get(z)) for z, t in temps.items()}
+    return Snapshot(now, outdoor, site, zones)
 
 
 def find_episodes(history: Sequence[Snapshot]) -> list[Episode]:

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from smartbuild.profiles.recovery import RecoveryModel, Snapshot, ZoneReading, learn_recovery
+from smartbuild.profiles.recovery import RecoveryModel, Snapshot, learn_recovery, snapshot
 
 if TYPE_CHECKING:
     from smartbuild.profiles.planner import PointState
@@ -24,30 +24,6 @@ if TYPE_CHECKING:
 HISTORY_DAYS = 14
 SNAPSHOT_S = 120.0  # history resolution: recoveries last an hour or more
 RELEARN_S = 6 * 3600.0
-
-
-def snapshot(now: dt.datetime, states: list[PointState], meter_role: str) -> Snapshot:
-    """Return the learner's view of one moment from the points the planner read."""
-    temps: dict[str, float] = {}
-    heat: dict[str, float] = {}
-    cool: dict[str, float] = {}
-    outdoor = site = None
-    for p in states:
-        if p.current is None:
-            continue
-        if p.zone is None:
-            if p.role == "outdoor_temperature" and outdoor is None:
-                outdoor = p.current
-            elif p.role == meter_role and site is None:
-                site = p.current
-        elif p.role == "zone_air_temperature":
-            temps.setdefault(p.zone, p.current)
-        elif p.role == "heating_setpoint":
-            heat.setdefault(p.zone, p.current)
-        elif p.role == "cooling_setpoint":
-            cool.setdefault(p.zone, p.current)
-    zones = {z: ZoneReading(t, heat.get(z), cool.get(z)) for z, t in temps.items()}
-    return Snapshot(now, outdoor, site, zones)
 
 
 class ProfileController:
