@@ -18,7 +18,7 @@ BASE = """
 profile: t
 applies_to: {tags: [office]}
 modes:
-  occupied: {heating_setpoint: 20.5, cooling_setpoint: 25.5}
+  occupied: {heating_setpoint: 20, cooling_setpoint: 26}
   unoccupied: {heating_setpoint: 16, cooling_setpoint: 30}
 schedule:
   weekly: {mon-fri: [{from: "07:00", to: "19:00", mode: occupied}]}
@@ -61,7 +61,8 @@ def learned(h_per_k: float, zones: tuple[str, ...], power_kw: float = 2.0) -> Re
 def test_a_zone_starts_when_its_learned_rate_says_and_the_plan_says_why() -> None:
     p = profile("optimal_start: {max_lead: 3h}\n")
     model = learned(0.5, ("a",))  # 30 min per kelvin
-    # 16.0 °C to within 0.5 K of 20.5 °C: 4 K x 30 min + 10 min margin = 2 h 10 min → 04:50
+    # recovery aims at 20.5 °C (0.5 K past the setpoint) and ends within 0.5 K of it, at the
+    # setpoint: 16.0 → 20.0 °C is 4 K x 30 min + 10 min margin = 2 h 10 min → 04:50
     before = plan(p, "04:44", {"a": 16.0}, recovery=model)
     assert heating(before, "a").status == "skip-unchanged"
     assert "start 04:50" in heating(before, "a").reason
@@ -121,13 +122,13 @@ def test_stagger_with_no_room_still_starts_in_time_and_says_so() -> None:
 
 def test_auto_peak_limit_sheds_above_the_given_peak() -> None:
     p = profile("energy: {peak_limit_kw: auto, shed: [{role: heating_setpoint, offset: -0.5}]}\n")
-    busy = plan(p, "10:00", {"a": 20.5}, setpoint=20.5, site_kw=30.0, peak_kw=25.0)
-    assert busy.shedding == "shed" and heating(busy, "a").target == 20.0
-    held = plan(p, "10:00", {"a": 20.5}, setpoint=20.0, site_kw=21.0, peak_kw=25.0)
+    busy = plan(p, "10:00", {"a": 20.0}, setpoint=20.0, site_kw=30.0, peak_kw=25.0)
+    assert busy.shedding == "shed" and heating(busy, "a").target == 19.5
+    held = plan(p, "10:00", {"a": 20.0}, setpoint=19.5, site_kw=21.0, peak_kw=25.0)
     assert held.shedding == "hold" and heating(held, "a").status == "skip-unchanged"
-    calm = plan(p, "10:00", {"a": 20.5}, setpoint=20.0, site_kw=19.0, peak_kw=25.0)
-    assert calm.shedding == "inactive" and heating(calm, "a").target == 20.5
-    unknown = plan(p, "10:00", {"a": 20.5}, setpoint=20.5, site_kw=30.0)
+    calm = plan(p, "10:00", {"a": 20.0}, setpoint=19.5, site_kw=19.0, peak_kw=25.0)
+    assert calm.shedding == "inactive" and heating(calm, "a").target == 20.0
+    unknown = plan(p, "10:00", {"a": 20.0}, setpoint=20.0, site_kw=30.0)
     assert unknown.shedding == "inactive"
 
 

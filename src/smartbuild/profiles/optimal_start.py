@@ -140,6 +140,10 @@ def plan_starts(
     targets = _targets(profile, upcoming.mode, band)
     if not _is_recovery(_targets(profile, current, band), targets):
         return {}
+    # recovery aims REACHED_K past the mode's setpoint: a thermostat's proportional band stops
+    # giving full output that far before its setpoint, so the zone is *at* the target in time
+    heat, cool = RECOVERY_ROLES
+    targets = {r: v + (REACHED_K if r == heat else -REACHED_K) for r, v in targets.items()}
     model = model or RecoveryModel(min_history=spec.min_history)
     temps: dict[str, float] = {}
     held: dict[str, dict[str, float]] = {}

@@ -31,8 +31,7 @@ DEFAULT_H_PER_K = 1.0  # 1 K/h: slow for a heat pump with ~1.5x design capacity,
 MIN_H_PER_K = 0.05  # never trust a model that says 20 K/h
 STEP_K = 1.0  # a setpoint step and a gap of at least this start a recovery
 # A recovery ends this close to its setpoint: where a thermostat's proportional band (about 1 K)
-# stops giving full output. A profile that wants the zone *at* a comfort limit by occupancy
-# therefore sets its occupied setpoint half a kelvin inside the band.
+# stops giving full output; optimal start therefore aims this far past the coming setpoint.
 REACHED_K = 0.5
 MAX_RECOVERY_H = 12.0
 SPREAD_SHARE = 0.5  # of the residual spread added to a lead: early rather than late

@@ -268,5 +268,5 @@ def test_point_states_feed_the_planner(building: SimBuilding) -> None:
     assert {s.role for s in states} >= {"heating_setpoint", "cooling_setpoint", "co2_setpoint"}
     plan = plan_profile(profile, building.zone_infos(), states, tz="Europe/Berlin", at=MORNING)
     changed = {(a.device, a.point, a.target) for a in plan.changes()}
-    assert ("th-z01", "heating_setpoint", 20.5) in changed
+    assert ("th-z01", "heating_setpoint", 20.0) in changed
     assert ("co2-z04", "co2_setpoint", 1220.0) in changed
