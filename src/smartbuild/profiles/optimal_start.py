@@ -142,8 +142,9 @@ def plan_starts(
         return {}
     # recovery aims REACHED_K past the mode's setpoint: a thermostat's proportional band stops
     # giving full output that far before its setpoint, so the zone is *at* the target in time
-    heat, cool = RECOVERY_ROLES
-    targets = {r: v + (REACHED_K if r == heat else -REACHED_K) for r, v in targets.items()}
+    targets = {
+        r: v + (REACHED_K if r == RECOVERY_ROLES[0] else -REACHED_K) for r, v in targets.items()
+    }
     model = model or RecoveryModel(min_history=spec.min_history)
     temps: dict[str, float] = {}
     held: dict[str, dict[str, float]] = {}
