@@ -121,3 +121,16 @@ def test_table_output_and_bad_input(run: Any) -> None:
     assert bad.exit_code == 2 and "invalid --day" in bad.stderr
     bad = run("kpi", "office-en16798-cat2", "--zones", "0")
     assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("profile", "kind"),
+    [("office-en16798-cat2", "office"), ("home-eco-night", "home"),
+     ("school-holidays", "school"), ("hotel-room-setback", "hotel")],
+)  # fmt: skip
+def test_every_kind_runs_over_a_period(run: Any, profile: str, kind: str) -> None:
+    data = kpi(run, profile, "--from", "2026-02-06", "--to", "2026-02-07", "--zones", "1",
+               "--step", "900")  # fmt: skip
+    assert data["kind"] == kind and len(data["per_day"]) == 2
+    assert data["with_profile"]["hours"] == 48 and data["controller"]["plans"] > 0
+    assert data["controller"]["optimal_starts"] >= 1  # every kind's profile starts early
