@@ -16,6 +16,7 @@ zone that finds no room still starts in time: comfort wins, and the plan says so
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,9 +37,10 @@ _SAME = 0.05
 # A start due within this is made now: plans come every few minutes, and a replan may shuffle
 # zones of equal lead between batches, so a batch that waits for its exact minute may never go.
 START_WINDOW_S = 300.0
-HOLD_SHARE = (
-    0.8  # of its recovery power a recovered zone draws to hold its setpoint (mass still cold)
-)
+# Of its recovery power, what a recovered zone draws to hold its setpoint (its mass still cold).
+HOLD_SHARE = 0.8
+BIN_S = 300.0  # staggering plans the site's power ahead in 5-minute bins
+MAX_LEAD_BINS = 12 * 3600 / BIN_S
 
 
 def hm(seconds: float) -> str:
@@ -267,14 +269,21 @@ def _stagger(
         if p is None:
             p = DEFAULT_RECOVERY_W_M2 * z.area_m2 / 1000.0 if z.area_m2 else DEFAULT_RECOVERY_KW
         power[z.id] = p
-    # (start, end, kW) of recoveries, in seconds from now
-    placed: list[tuple[float, float, float]] = []
+    # the site's power ahead, in bins of BIN_S from now: recoveries, then holding
+    bins = max(math.ceil(ahead / BIN_S), 1)
+    load = [0.0] * (bins + math.ceil(MAX_LEAD_BINS))
     base = site_kw
+
+    def place(first: int, length: int, kw: float) -> None:
+        for k in range(first, min(first + length, len(load))):
+            load[k] += kw
+        for k in range(first + length, bins):
+            load[k] += HOLD_SHARE * kw
+
     for z in zones:
         _lead_s, delta, direction, remaining, _how = leads[z.id]
         if z.id in started and direction is not None and delta > REACHED_K:
-            placed.append((0.0, remaining, power[z.id]))
-            placed.append((remaining, ahead, HOLD_SHARE * power[z.id]))
+            place(0, math.ceil(remaining / BIN_S), power[z.id])
             base -= power[z.id]
     room = limit - base
     notes: dict[str, str] = {}
@@ -282,32 +291,24 @@ def _stagger(
     pending = [z.id for z in zones if z.id not in started and leads[z.id][2] is not None]
     pending.sort(key=lambda z: (-round(leads[z][0] / 600.0), z))  # stable: 10-min classes
     for zone in pending:
-        lead = leads[zone][0]
-        # as late as possible: ending at occupancy, just before a placed recovery starts, or
-        # starting when one ends; a start that slid into the past becomes "now"
-        starts = {
-            ahead - lead,
-            0.0,
-            *(a - lead for a, _b, _p in placed),
-            *(b for _a, b, _p in placed),
-        }
-        chosen = None
-        for start in sorted((max(s, 0.0) for s in starts), reverse=True):
-            end = start + lead
-            if end > ahead + 1e-6 and start > 0.0:
-                continue
-            points = [start, *(a for a, _b, _p in placed if start < a < end)]
-            load = max(sum(p for a, b, p in placed if a <= t < b) for t in points)
-            if load + power[zone] <= room + 1e-9:
-                chosen = start
-                break
+        lead, kw = leads[zone][0], power[zone]
+        length = max(math.ceil(lead / BIN_S), 1)
+        latest = max(math.floor((ahead - lead) / BIN_S), 0)
+        # as late as possible: the latest bin whose window stays under the limit; a start that
+        # slid into the past is "now"
+        chosen = next(
+            (k for k in range(latest, -1, -1) if max(load[k : k + length]) + kw <= room + 1e-9),
+            None,
+        )
         if chosen is None:
-            chosen = max(ahead - lead, 0.0)
+            offset = max(ahead - lead, 0.0)
             notes[zone] = f"no room under {limit:g} kW before then: starts in time regardless"
-        elif chosen < ahead - lead - 1.0:
-            notes[zone] = (f"staggered {hm(ahead - lead - chosen)} earlier to keep the site "
+        elif chosen == latest:
+            offset = max(ahead - lead, 0.0)  # where it would start anyway
+        else:
+            offset = chosen * BIN_S
+            notes[zone] = (f"staggered {hm(ahead - lead - offset)} earlier to keep the site "
                            f"under {limit:g} kW")  # fmt: skip
-        out[zone] = chosen
-        placed.append((chosen, chosen + lead, power[zone]))
-        placed.append((chosen + lead, ahead, HOLD_SHARE * power[zone]))
+        out[zone] = offset
+        place(math.floor(offset / BIN_S), length, kw)
     return out, notes
