@@ -91,7 +91,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "kpi": (
         "smartbuild.commands.kpi",
         "kpi",
-        "Simulate a day with and without a profile and compare KPIs (BOPTEST style).",
+        "Simulate days with and without a profile and compare KPIs (BOPTEST style).",
     ),
     "sim": (
         "smartbuild.commands.sim",

@@ -392,7 +392,7 @@ def test_missing_required_key() -> None:
         ),
         (lambda e: e.update(meter_role="zone_co2"), ("energy", "meter_role"), "unknown_role"),
         (lambda e: e.update(release_below_kw=45), ("energy", "release_below_kw"), "release"),
-        (lambda e: e.update(peak_limit_kw=0), ("energy", "peak_limit_kw"), "greater_than"),
+        (lambda e: e.update(peak_limit_kw=0), ("energy", "peak_limit_kw"), "peak_limit"),
     ],
 )
 def test_energy_errors(change: Any, loc: tuple[Any, ...], kind: str) -> None:

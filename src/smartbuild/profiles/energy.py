@@ -16,6 +16,8 @@ from smartbuild.profiles.energy_spec import EnergySpec, Preheat, ShedStep, Tarif
 from smartbuild.profiles.schedule import site_time
 from smartbuild.profiles.timespec import parse_days, parse_hhmm
 
+AUTO_RELEASE = 0.8  # with peak_limit_kw: auto, shed steps hold until the meter is below 80 %
+
 
 @dataclass(frozen=True)
 class PriceAt:
@@ -126,18 +128,28 @@ class ShedDecision:
     why: str
 
 
-def shed_at(energy: EnergySpec | None, meter_kw: float | None) -> ShedDecision:
-    """Return the shed decision for the meter's current power."""
+def shed_at(
+    energy: EnergySpec | None, meter_kw: float | None, limit_kw: float | None = None
+) -> ShedDecision:
+    """Return the shed decision for the meter's current power.
+
+    `limit_kw` is the limit `peak_limit_kw: auto` stands for (the site's peak without
+    setbacks, learned); shedding then releases at 80 % of it.
+    """
     limit = energy.peak_limit_kw if energy else None
-    if energy is None or limit is None or not energy.shed:
+    release = energy.release_below_kw if energy else None
+    if limit == "auto":
+        limit, release = limit_kw, None if limit_kw is None else round(AUTO_RELEASE * limit_kw, 3)
+    if energy is None or not energy.shed:
         return ShedDecision("inactive", (), "no peak limit")
+    if limit is None:
+        return ShedDecision("inactive", (), "peak limit auto: no peak known yet")
     if meter_kw is None:
         return ShedDecision("inactive", (), f"no current value for {energy.meter_role}")
     reading = f"{energy.meter_role} {meter_kw:g} kW"
     if meter_kw > limit:
         why = f"peak shedding: {reading} > limit {limit:g} kW"
         return ShedDecision("shed", energy.shed, why)
-    release = energy.release_below_kw
     if release is not None and meter_kw >= release:
         why = f"peak shedding held: {reading} not yet below {release:g} kW"
         return ShedDecision("hold", energy.shed, why)

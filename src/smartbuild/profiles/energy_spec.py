@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -114,7 +116,8 @@ class EnergySpec(Closed):
     """Tariff, peak limit with ordered shed steps, and pre-heating before expensive periods."""
 
     tariff: Tariff | None = None
-    peak_limit_kw: float | None = Field(None, gt=0)
+    # "auto": the site's peak without setbacks, as its history (or the caller) knows it
+    peak_limit_kw: float | Literal["auto"] | None = None
     # Keep shed steps that are already in place until the meter drops below this (hysteresis).
     release_below_kw: float | None = Field(None, gt=0)
     meter_role: str = "site_active_power"
@@ -131,10 +134,25 @@ class EnergySpec(Closed):
             )
         return value
 
+    @field_validator("peak_limit_kw", mode="before")
+    @classmethod
+    def _limit(cls, value: object) -> object:
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise custom_error(
+                "peak_limit", f"peak_limit_kw {value!r} must be a number of kW > 0 or 'auto'"
+            )
+        return float(value)
+
     @field_validator("release_below_kw")
     @classmethod
     def _release(cls, value: float | None, info: ValidationInfo) -> float | None:
         limit = info.data.get("peak_limit_kw")
+        if value is not None and limit == "auto":
+            raise custom_error(
+                "release", "with peak_limit_kw: auto shedding releases at 80 % of the limit"
+            )
         if value is not None and (limit is None or value >= limit):
             raise custom_error("release", f"release_below_kw must be below peak_limit_kw ({limit})")
         return value

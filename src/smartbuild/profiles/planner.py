@@ -16,6 +16,8 @@ from typing import Literal
 from smartbuild.model.roles import ROLES, normalize_unit
 from smartbuild.profiles.comfort import ComfortBand, ComfortUnavailable, band_at
 from smartbuild.profiles.energy import PriceAt, ShedDecision, preheat_at, price_at, shed_at
+from smartbuild.profiles.optimal_start import RECOVERY_ROLES, ZoneStart, plan_starts, power_limit
+from smartbuild.profiles.recovery import RecoveryModel
 from smartbuild.profiles.schedule import CompiledSchedule, ModeDecision, site_time
 from smartbuild.profiles.schema import AppliesTo, Profile
 
@@ -95,6 +97,7 @@ class Plan:
     price: PriceAt | None = None
     shedding: str = "inactive"  # "inactive" | "shed" | "hold"
     counts: dict[str, int] = field(default_factory=dict)
+    recovery: tuple[ZoneStart, ...] = ()  # optimal start decisions before a comfort mode
 
     def changes(self) -> list[PlannedAction]:
         """Return the actions that would write."""
@@ -112,6 +115,7 @@ class Plan:
             "currency": self.price.currency if self.price else None,
             "shedding": self.shedding,
             "counts": dict(self.counts),
+            "recovery": [r.to_json() for r in self.recovery],
             "actions": [a.to_json() for a in self.actions],
             "warnings": list(self.warnings),
         }
@@ -238,6 +242,18 @@ def _role_targets(
     return normal, shed_targets
 
 
+def _with_start(goals: dict[str, _RoleTarget], start: ZoneStart) -> dict[str, _RoleTarget]:
+    """Return a zone's goals with its optimal start: the coming targets once it has begun."""
+    out = dict(goals)
+    for role in RECOVERY_ROLES:
+        if start.active and role in start.targets:
+            value = start.targets[role]
+            out[role] = _RoleTarget(value, f"{start.mode} early → {_fmt(value, role)}: {start.why}")
+        elif role in out and out[role].value is not None:
+            out[role] = replace(out[role], reason=f"{out[role].reason}; {start.why}")
+    return out
+
+
 def _action(
     zone: str,
     point: PointState,
@@ -311,8 +327,15 @@ def plan_profile(
     at: dt.datetime,
     zone_filter: Sequence[str] | None = None,
     vetoes: Veto | None = None,
+    recovery: RecoveryModel | None = None,
+    peak_kw: float | None = None,
 ) -> Plan:
-    """Return what applying the profile at `at` would change (naive `at` is site-local)."""
+    """Return what applying the profile at `at` would change (naive `at` is site-local).
+
+    `recovery` is what the site's history says about zone recoveries (see
+    `profiles.recovery.learn_recovery`; None: the conservative defaults) and `peak_kw` the
+    peak without recoveries that staggering keeps under when the profile sets no limit.
+    """
     if isinstance(tz, str):
         import zoneinfo
 
@@ -322,7 +345,8 @@ def plan_profile(
     warnings: list[str] = []
     selected = select_zones(profile.applies_to, zones, zone_filter, warnings)
     readings = _readings(points)
-    decision = CompiledSchedule(profile.schedule).mode_at(local)
+    schedule = CompiledSchedule(profile.schedule)
+    decision = schedule.mode_at(local)
 
     band: ComfortBand | None = None
     band_problem: str | None = None
@@ -334,14 +358,18 @@ def plan_profile(
             warnings.append(band_problem)
     energy = profile.energy
     price = price_at(energy.tariff, local) if energy and energy.tariff else None
-    shed = shed_at(energy, readings.get(energy.meter_role) if energy else None)
+    limit = power_limit(profile, peak_kw, recovery) if energy else None
+    shed = shed_at(energy, readings.get(energy.meter_role) if energy else None, limit)
     if energy and energy.shed and energy.meter_role not in readings:
         warnings.append(f"peak shedding inactive: no current value for {energy.meter_role}")
     goals, hold = _role_targets(
         profile, decision, band=band, band_problem=band_problem, local=local, shed=shed
     )
 
-    deadbands = {role: profile.deadband.get(role, ROLES[role].deadband) for role in goals}
+    starts = plan_starts(profile, schedule, local, band, selected, points, readings,
+                         model=recovery, peak_kw=peak_kw, warnings=warnings)  # fmt: skip
+    roles = {*goals, *RECOVERY_ROLES}
+    deadbands = {role: profile.deadband.get(role, ROLES[role].deadband) for role in roles}
     by_zone: dict[str, list[PointState]] = {zone.id: [] for zone in selected}
     for point in points:
         if point.zone is not None and point.zone in by_zone:
@@ -350,9 +378,11 @@ def plan_profile(
     actions: list[PlannedAction] = []
     for zone in selected:
         present: set[str] = set()
+        start = starts.get(zone.id)
+        zone_goals = goals if start is None else _with_start(goals, start)
         for point in by_zone[zone.id]:
             present.add(point.role)
-            goal = goals.get(point.role)
+            goal = zone_goals.get(point.role)
             if goal is None:
                 continue
             held = hold.get(point.role)
@@ -381,4 +411,5 @@ def plan_profile(
         price=price,
         shedding=shed.state,
         counts=counts,
+        recovery=tuple(starts.values()),
     )

@@ -53,6 +53,10 @@ class CompiledSchedule:
                 for day in days:
                     self._days[day].append(_Span(start, end, window.mode, why))
 
+    def change_minutes(self, weekday: int) -> set[int]:
+        """Return the minutes of a weekday at which the mode may change (midnight included)."""
+        return {0, *(s.start for s in self._days[weekday]), *(s.end for s in self._days[weekday])}
+
     def mode_at(self, local: dt.datetime) -> ModeDecision:
         """Return the mode at a site-local datetime: exceptions, then weekly, then default."""
         day = local.date()

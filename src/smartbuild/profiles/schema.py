@@ -14,11 +14,14 @@ from smartbuild.errors import ConfigError, Problem
 from smartbuild.model.roles import ROLES, check_role
 from smartbuild.profiles import comfort as comfort_data
 from smartbuild.profiles.energy_spec import EnergySpec, Preheat, ShedStep, Tariff, TariffZone
+from smartbuild.profiles.recovery_spec import OptimalStart, Recovery
 from smartbuild.profiles.schedule_spec import ExceptionSpec, ScheduleSpec, Window
 from smartbuild.profiles.targets import Target, TargetInput, parse_target
 from smartbuild.profiles.timespec import parse_month_day
 from smartbuild.profiles.validation import Closed, Errors, check_role_name, custom_error
 from smartbuild.suggest import did_you_mean
+
+RECOVERY_ROLES = frozenset({"heating_setpoint", "cooling_setpoint"})
 
 __all__ = [
     "AppliesTo",
@@ -26,8 +29,10 @@ __all__ = [
     "EnergySpec",
     "ExceptionSpec",
     "MonthDayRange",
+    "OptimalStart",
     "Preheat",
     "Profile",
+    "Recovery",
     "ScheduleSpec",
     "SeasonSpec",
     "ShedStep",
@@ -204,6 +209,8 @@ class Profile(Closed):
     deadband: dict[str, float] = Field(default_factory=dict)
     schedule: ScheduleSpec
     energy: EnergySpec | None = None
+    optimal_start: OptimalStart | None = None
+    recovery: Recovery | None = None
 
     @field_validator("modes", mode="before")
     @classmethod
@@ -299,6 +306,42 @@ class Profile(Closed):
                 errors.add(("shed", index, "role"), "shed_role", message, step.role)
         errors.raise_if_any("Profile")
         return energy
+
+    @field_validator("optimal_start")
+    @classmethod
+    def _optimal_start(cls, spec: OptimalStart | None, info: ValidationInfo) -> OptimalStart | None:
+        modes = info.data.get("modes")
+        if spec is None or modes is None:
+            return spec
+        errors = Errors()
+        if not any(RECOVERY_ROLES & set(targets) for targets in modes.values()):
+            message = "optimal_start needs a mode that sets heating_setpoint or cooling_setpoint"
+            errors.add((), "optimal_start", message, None)
+        for index, name in enumerate(spec.modes or ()):
+            if name not in modes:
+                message = f"mode '{name}' is not defined in modes.{did_you_mean(name, modes)}"
+                errors.add(("modes", index), "unknown_mode", message, name)
+        errors.raise_if_any("Profile")
+        return spec
+
+    @field_validator("recovery")
+    @classmethod
+    def _recovery(cls, spec: Recovery | None, info: ValidationInfo) -> Recovery | None:
+        if spec is not None and "optimal_start" in info.data and info.data["optimal_start"] is None:
+            raise custom_error(
+                "recovery",
+                "recovery needs optimal_start: it spreads the starts optimal start plans",
+            )
+        return spec
+
+    def read_roles(self) -> frozenset[str]:
+        """Return every role a plan reads: those it sets, the meter, and optimal start's inputs."""
+        roles = set(self.roles())
+        if self.energy is not None:
+            roles.add(self.energy.meter_role)
+        if self.optimal_start is not None:
+            roles.update(("zone_air_temperature", "outdoor_temperature", "site_active_power"))
+        return frozenset(roles)
 
     def roles(self) -> frozenset[str]:
         """Return every role any mode of the profile sets."""

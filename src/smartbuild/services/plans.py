@@ -64,9 +64,7 @@ async def live_plan(
         for zid, z in site.zones.items()
     ]
     selected = {z.id for z in select_zones(profile.applies_to, zones, zone_filter or None, [])}
-    needed = set(profile.roles())
-    if profile.energy is not None:
-        needed.add(profile.energy.meter_role)
+    needed = set(profile.read_roles())  # incl. the meter and optimal start's temperatures
     needed.update(SITE_ROLES)
     wanted: list[tuple[Device, list[str]]] = []
     for device in devices.values():

@@ -1,21 +1,27 @@
-"""Simulate a day with and without a profile and compare BOPTEST-style KPIs (no network).
+"""Simulate days with and without a profile and compare BOPTEST-style KPIs (no network).
 
 Both runs use the same simulated building (zones, devices chosen by role, physics) and the same
 comfort band, CO2 limit and tariff, so the only difference is the profile. The profile run uses
-the pure planner as its controller: every step it plans from the devices' current point values
-and applies the changes to the physics through the same role binding the simulator serves. The
-baseline keeps the devices' factory setpoints all day (a constant-setpoint building).
+the pure planner as its controller (`sim.building.controller`). The baseline keeps the devices'
+factory setpoints all the time (a constant-setpoint building), after 24 hours of warm-up, as in
+v0.1; a period is simulated in one run, so days follow each other as they would on a site.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from smartbuild.profiles.comfort import ADAPTIVE_OUTDOOR_ROLE, band_at, static_band
-from smartbuild.services.plans import SITE_ROLES
-from smartbuild.sim.building.kpi import KpiResult, simulate_day
+from smartbuild.errors import UsageError
+from smartbuild.profiles.comfort import band_at, static_band
+from smartbuild.sim.building.kpi import (
+    KpiResult,
+    KpiSample,
+    compute_kpis,
+    simulate_period,
+    split_days,
+)
 from smartbuild.sim.building.physics import KIND_PROFILES, KINDS
 from smartbuild.sim.building.site import DEFAULT_TZ, SimBuilding, zone_layout
 
@@ -25,14 +31,41 @@ if TYPE_CHECKING:
 DEFAULT_PRICE = 0.30  # EUR/kWh, a flat household-like price when the profile has no tariff
 UNOCCUPIED_BAND = (15.0, 30.0)  # BOPTEST test cases widen the band when nobody is there
 WARMUP_H = 24.0
+LEARN_DAYS = 7  # a week of its own recoveries before a profile with optimal start is scored
+
+
+KEYS = ("energy_kwh", "energy_kwh_per_m2", "hvac_kwh", "cost_eur", "peak_kw",
+        "tdis_kh_per_zone", "idis_ppmh_per_zone")  # fmt: skip
+
+
+def change_pct(base: dict[str, Any], prof: dict[str, Any]) -> dict[str, float | None]:
+    """Return the relative change of each KPI in percent (None where the baseline is 0)."""
+    return {k: (None if not base[k] else round(100.0 * (prof[k] - base[k]) / base[k], 2))
+            for k in KEYS}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """KPIs of one day of a period on both sides."""
+
+    day: dt.date
+    baseline: KpiResult
+    with_profile: KpiResult
+
+    def to_json(self) -> dict[str, Any]:
+        """Return both KPI sets and the changes as JSON-ready data."""
+        base, prof = self.baseline.to_json(), self.with_profile.to_json()
+        return {"day": self.day.isoformat(), "baseline": base, "with_profile": prof,
+                "change_pct": change_pct(base, prof)}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """KPIs of one day without and with a profile, and what they were measured against."""
+    """KPIs of a period without and with a profile, per day and in total."""
 
     profile: str
-    day: dt.date
+    first: dt.date
+    last: dt.date
     kind: str
     zones: int
     dt_s: float
@@ -42,21 +75,28 @@ class Comparison:
     with_profile: KpiResult
     plans: int
     writes: int
+    days: tuple[DayResult, ...] = ()
+    limit_kw: float | None = None  # the profile's peak limit, if any
+    learned: dict[str, Any] = field(default_factory=dict)
+    samples: tuple[tuple[KpiSample, ...], tuple[KpiSample, ...]] = ((), ())
+    band_at: Any = None  # (low, high) at a moment, for plots
+
+    @property
+    def day(self) -> dt.date:
+        """Return the first day (a one-day comparison's day)."""
+        return self.first
 
     def to_json(self) -> dict[str, Any]:
-        """Return both KPI sets and the relative changes as JSON-ready data."""
+        """Return both KPI sets, the per-day KPIs and the relative changes as JSON-ready data."""
         base, prof = self.baseline.to_json(), self.with_profile.to_json()
-        keys = ("energy_kwh", "energy_kwh_per_m2", "hvac_kwh", "cost_eur", "peak_kw",
-                "tdis_kh_per_zone", "idis_ppmh_per_zone")  # fmt: skip
-        change = {
-            k: (None if not base[k] else round(100.0 * (prof[k] - base[k]) / base[k], 2))  # type: ignore[operator]
-            for k in keys
-        }
         return {
-            "profile": self.profile, "day": self.day.isoformat(), "kind": self.kind,
-            "zones": self.zones, "step_s": self.dt_s, "comfort": self.band, "price": self.price,
-            "baseline": base, "with_profile": prof, "change_pct": change,
-            "controller": {"plans": self.plans, "writes": self.writes},
+            "profile": self.profile, "day": self.first.isoformat(), "from": self.first.isoformat(),
+            "to": self.last.isoformat(), "kind": self.kind, "zones": self.zones,
+            "step_s": self.dt_s, "comfort": self.band, "price": self.price,
+            "peak_limit_kw": self.limit_kw, "baseline": base, "with_profile": prof,
+            "change_pct": change_pct(base, prof),
+            "per_day": [d.to_json() for d in self.days],
+            "controller": {"plans": self.plans, "writes": self.writes, **self.learned},
         }  # fmt: skip
 
 
@@ -65,13 +105,28 @@ def zone_kind(profile: Profile) -> str:
     return next((t for t in profile.applies_to.tags or () if t in KINDS), "office")
 
 
-def compare(profile: Profile, day: dt.date, zones: int = 12, dt_s: float = 60.0) -> Comparison:
-    """Simulate ``day`` twice (constant setpoints, then the profile) and return both KPI sets."""
+def compare(
+    profile: Profile,
+    first: dt.date,
+    zones: int = 12,
+    dt_s: float = 60.0,
+    *,
+    last: dt.date | None = None,
+    learn_days: int | None = None,
+) -> Comparison:
+    """Simulate ``first``..``last`` twice (constant setpoints, then the profile); return KPIs.
+
+    A profile with optimal start runs `learn_days` (default 7) unrecorded days first, so its
+    recovery learner has a history of its own when the period starts.
+    """
     from zoneinfo import ZoneInfo
 
     from smartbuild.profiles.energy import price_at
-    from smartbuild.profiles.planner import plan_profile
+    from smartbuild.sim.building.controller import ProfileController
 
+    last = last or first
+    if last < first:
+        raise UsageError(f"--to {last} is before --from {first}")
     kind = zone_kind(profile)
     layout = zone_layout(zones, kind)
     # tags the profile selects by (and that are no zone kind) go on every zone
@@ -83,39 +138,38 @@ def compare(profile: Profile, day: dt.date, zones: int = 12, dt_s: float = 60.0)
     tz = ZoneInfo(DEFAULT_TZ)
     templates = _templates()
     made: list[SimBuilding] = []
+    warm = {"h": WARMUP_H}
 
     def factory() -> Any:
-        b = SimBuilding.create(layout, templates=templates, warmup_s=0,
-                               start=dt.datetime.combine(day, dt.time(0), tz), seed=None)  # fmt: skip
+        start = dt.datetime.combine(first, dt.time(0), tz) - dt.timedelta(hours=warm["h"])
+        b = SimBuilding.create(layout, templates=templates, warmup_s=0, start=start, seed=None)
         made.append(b)
         return b.physics
 
-    needed = set(profile.roles()) | set(SITE_ROLES) | {ADAPTIVE_OUTDOOR_ROLE}
-    if profile.energy is not None:
-        needed.add(profile.energy.meter_role)
-    counters = {"plans": 0, "writes": 0}
-    last: dict[str, dt.datetime] = {}
+    last_t: dict[str, dt.datetime] = {}
 
     def plant_step(now: dt.datetime) -> SimBuilding:
         b = made[-1]
-        if "t" in last:
-            b.plant.after_step((now - last["t"]).total_seconds())
-        last["t"] = now
+        if "t" in last_t:
+            b.plant.after_step((now - last_t["t"]).total_seconds())
+        last_t["t"] = now
         return b
 
     def baseline(now: dt.datetime, _physics: Any) -> None:
         plant_step(now).plant.apply_controls()
 
-    def controller(now: dt.datetime, _physics: Any) -> None:
-        b = plant_step(now)
-        plan = plan_profile(profile, b.zone_infos(), b.point_states(needed), tz=tz, at=now)
-        counters["plans"] += 1
-        for action in plan.changes():
-            refused = b.write(b.device(action.device), {action.point: action.target})
-            counters["writes"] += 0 if refused else 1
-        b.plant.apply_controls()
+    base_peaks: dict[dt.date, float] = {}
+    planner = ProfileController(profile, tz, lambda: made[-1], peak_kw=base_peaks.get)
 
-    band_spec = _band(profile, day)
+    def controller(now: dt.datetime, physics: Any) -> None:
+        planner(now, physics)
+        made[-1].plant.apply_controls()
+
+    def controlled(now: dt.datetime, physics: Any) -> None:
+        plant_step(now)
+        controller(now, physics)
+
+    band_spec = _band(profile, first)
     low, high, co2_max = band_spec["low"], band_spec["high"], band_spec["co2_max"]
     occupancy = KIND_PROFILES[kind]
 
@@ -128,19 +182,38 @@ def compare(profile: Profile, day: dt.date, zones: int = 12, dt_s: float = 60.0)
     def price(t: dt.datetime) -> float:
         return price_at(tariff, t).price if tariff is not None else DEFAULT_PRICE
 
-    results = []
-    for control in (baseline, controller):
-        last.clear()
-        results.append(simulate_day(factory, day, tz, control, band, co2_max, price, dt_s,
-                                    warmup_h=WARMUP_H))  # fmt: skip
+    runs = []
+    for control in (baseline, controlled):
+        last_t.clear()
+        if control is controlled and profile.optimal_start is not None:
+            warm["h"] = 24.0 * (LEARN_DAYS if learn_days is None else max(learn_days, 1))
+        b, samples = simulate_period(factory, first, last, tz, control, dt_s, warmup_h=warm["h"])
+        total = compute_kpis(samples, band, co2_max, price, b.area_m2)
+        per_day = [(d, compute_kpis(part, band, co2_max, price, b.area_m2))
+                   for d, part in split_days(samples)]  # fmt: skip
+        runs.append((total, per_day, samples))
+        if control is baseline:
+            base_peaks.update((d, k.peak_kw) for d, k in per_day)
     currency = (tariff.currency if tariff else None) or "EUR"
     price_text = (
         "the profile's tariff"
         if tariff
         else f"flat {DEFAULT_PRICE:g} {currency}/kWh (the profile has no tariff)"
     )
-    return Comparison(profile.profile, day, kind, zones, dt_s, band_spec, price_text,
-                      results[0], results[1], counters["plans"], counters["writes"])  # fmt: skip
+    days = tuple(DayResult(d, k, runs[1][1][i][1]) for i, (d, k) in enumerate(runs[0][1]))
+    learned: dict[str, Any] = {}
+    if planner.model is not None:
+        learned = {"recoveries_learned": planner.model.episodes,
+                   "optimal_starts": len(planner.starts)}  # fmt: skip
+    from smartbuild.profiles.optimal_start import power_limit
+
+    limit = None
+    auto = profile.energy is not None and profile.energy.peak_limit_kw == "auto"
+    if auto or (profile.energy and profile.energy.peak_limit_kw) or profile.recovery:
+        limit = power_limit(profile, runs[0][0].peak_kw, None)
+    return Comparison(profile.profile, first, last, kind, len(layout), dt_s, band_spec,
+                      price_text, runs[0][0], runs[1][0], planner.plans, planner.writes, days,
+                      limit, learned, (tuple(runs[0][2]), tuple(runs[1][2])), band)  # fmt: skip
 
 
 def _band(profile: Profile, day: dt.date) -> dict[str, Any]:

@@ -31,6 +31,7 @@ Band = Callable[[datetime], tuple[float, float]]
 Price = Callable[[datetime], float]
 Controller = Callable[[datetime, "Building"], None]
 PEAK_WINDOW_S = 900  # 15 minutes, the settlement period of European grid metering
+MAX_DAYS = 61  # a period of up to two months
 
 
 @dataclass(frozen=True)
@@ -254,17 +255,35 @@ def simulate_day(
     unrecorded warm-up before midnight, which lets both sides of a comparison start from their
     own steady state). Days with a daylight-saving switch last 23 or 25 hours.
     """
+    b, samples = simulate_period(building_factory, day, day, tz, controller, dt_s,
+                                 warmup_h=warmup_h)  # fmt: skip
+    return compute_kpis(samples, band, co2_limit, price, b.area_m2, export_price=export_price)
+
+
+def simulate_period(
+    building_factory: Callable[[], Building],
+    first: date,
+    last: date,
+    tz: tzinfo | str,
+    controller: Controller | None,
+    dt_s: float = 60,
+    *,
+    warmup_h: float = 0.0,
+) -> tuple[Building, list[KpiSample]]:
+    """Simulate local midnight of `first` to midnight after `last`; return the building and samples."""
     if not 1 <= dt_s <= 3600:
         raise UsageError(f"time step {dt_s} s is outside 1-3600 s")
     if not 0 <= warmup_h <= 24 * 14:
         raise UsageError(f"warm-up of {warmup_h} h is outside 0-336 h")
+    if not 0 <= (last - first).days <= MAX_DAYS:
+        raise UsageError(f"a period of {first} to {last} is not 1-{MAX_DAYS + 1} days")
     zone = _zone_info(tz)
-    start = datetime.combine(day, time(0), zone).timestamp()
-    end = datetime.combine(day + timedelta(days=1), time(0), zone).timestamp()
+    start = datetime.combine(first, time(0), zone).timestamp()
+    end = datetime.combine(last + timedelta(days=1), time(0), zone).timestamp()
     b = building_factory()
 
     def run(t0: float, t1: float, record: list[KpiSample] | None) -> None:
-        n = math.ceil((t1 - t0) / dt_s - 1e-9)  # bounded: at most 14 days of steps
+        n = math.ceil((t1 - t0) / dt_s - 1e-9)  # bounded: MAX_DAYS and 14 days of warm-up
         for k in range(n):
             a, e = t0 + k * dt_s, min(t1, t0 + (k + 1) * dt_s)
             if controller is not None:
@@ -283,4 +302,18 @@ def simulate_day(
     b.step(0, midnight)  # the first sample's power reflects the controller's first decision
     samples = [_sample(b, midnight)]
     run(start, end, samples)
-    return compute_kpis(samples, band, co2_limit, price, b.area_m2, export_price=export_price)
+    return b, samples
+
+
+def split_days(samples: Sequence[KpiSample]) -> list[tuple[date, list[KpiSample]]]:
+    """Return the samples of each local day, each slice from its midnight to the next."""
+    days: list[tuple[date, list[KpiSample]]] = []
+    for s in samples:
+        day = s.t.date()
+        at_midnight = s.t.time() == time(0)
+        if days and at_midnight:
+            days[-1][1].append(s)  # the closing sample of the previous day
+        if not days or days[-1][0] != day:
+            days.append((day, []))
+        days[-1][1].append(s)
+    return [(d, part) for d, part in days if len(part) >= 2]
