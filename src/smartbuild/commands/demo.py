@@ -246,6 +246,7 @@ async def _steps(story: Story, calls: Calls, state: dict[str, Any], home: Path, 
         undo = await calls.session.rollback(run_id, confirm=lambda question: True)
         outcomes = [o.to_json() for o in undo.outcomes]
         restored = {(o["device"], o["point"]): o["requested"] for o in outcomes}
+        statuses = {(o["device"], o["point"]): o["status"] for o in outcomes}
         now = await _read_points(calls, list(restored))
         same = [k for k, v in restored.items() if _close(now.get(k), v)]
         fig.update(run=undo.run, restored=sum(o["status"] == "written" for o in outcomes),
@@ -253,7 +254,10 @@ async def _steps(story: Story, calls: Calls, state: dict[str, Any], home: Path, 
         story.say(f"rollback run {undo.run}: {fig['restored']} restored; a fresh read finds "
                   f"{len(same)}/{len(restored)} points back at their old values")  # fmt: skip
         if len(same) != len(restored):
-            raise StepFailed(f"{len(restored) - len(same)} points are not back at their old values")
+            wrong = [f"{d}.{p}: {now.get((d, p))!r}, not {v!r} ({statuses.get((d, p))})"
+                     for (d, p), v in restored.items() if (d, p) not in same]  # fmt: skip
+            raise StepFailed(f"{len(wrong)} points are not back at their old values: "
+                             + "; ".join(wrong))  # fmt: skip
 
 
 def _key(c: dict[str, Any]) -> tuple[str, str, int | None]:
