@@ -83,3 +83,57 @@ def test_broken_frames_give_a_device_error_without_traceback(run, broken_device,
     assert result.exit_code == 3, result.output  # unreachable: nothing was sent
     assert "th: cannot read heating_setpoint" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def broken_peers():
+    """One raw peer per broken mode on the loopback; yields their host:port addresses."""
+    lt = LoopThread()
+    servers = []
+
+    def handler(mode: str):
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while True:
+                    tid, _pid, length, unit = struct.unpack(">HHHB", await reader.readexactly(7))
+                    pdu = await reader.readexactly(length - 1)
+                    body = broken_body(mode, pdu[0])
+                    writer.write(struct.pack(">HHHB", tid, 0, len(body) + 1, unit) + body)
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+
+        return handle
+
+    addresses = []
+    for mode in ("short", "garbage", "wrong-function"):
+        server = lt.run(asyncio.start_server(handler(mode), HOST, 0))
+        servers.append(server)
+        addresses.append(f"{HOST}:{server.sockets[0].getsockname()[1]}")
+    yield addresses
+
+    async def close() -> None:
+        for server in servers:
+            server.close()
+            await server.wait_closed()
+
+    lt.run(close())
+    lt.stop()
+
+
+def test_broken_devices_never_abort_a_sweep_and_the_good_ones_are_kept(run, broken_peers):
+    from smartbuild.sim.peers.modbus_farm import ServerSpec
+    from tests.transports.modbus.test_devices import ThreadedFarm, acme_th200
+
+    farm = ThreadedFarm()
+    try:
+        good = farm.add(ServerSpec("127.0.5.2", [acme_th200(1)], port=0))
+        targets = [arg for address in [*broken_peers, good] for arg in ("--modbus", address)]
+        result = run("--json", "discover", *targets, "--units", "1", "--timeout", "0.3")
+        assert result.exit_code in (0, 4), result.output  # 4 when a broken device is reported
+        data = json.loads(result.stdout)
+        found = {c["address"]: c["template"] for c in data["candidates"]}
+        assert found.get(good) == "acme-th200", data
+        assert "Traceback" not in result.stderr
+    finally:
+        farm.stop()

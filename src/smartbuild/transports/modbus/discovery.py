@@ -267,14 +267,21 @@ async def discover(
             try:
                 seen: list[dict[str, Any]] = []
                 for unit in units:
-                    identity = await identify_unit(link, unit)
-                    if identity is None:
-                        continue
-                    # 0 and 255 usually reach the same TCP-native device as unit 1: report it once
-                    if unit in (0, 255) and identity in seen:
-                        continue
-                    seen.append(identity)
-                    await run_probes(transport, link, unit, identity, templates)
+                    try:
+                        identity = await identify_unit(link, unit)
+                        if identity is None:
+                            continue
+                        # 0 and 255 usually reach the same TCP-native device as unit 1: once
+                        if unit in (0, 255) and identity in seen:
+                            continue
+                        seen.append(identity)
+                        await run_probes(transport, link, unit, identity, templates)
+                    except Exception as error:  # a device answering nonsense fails alone
+                        transport.warn(
+                            f"modbus-tcp: {_address(host, port)} unit {unit} answered what is "
+                            f"not Modbus ({type(error).__name__}: {error}); skipped"
+                        )
+                        break  # the rest of its units would answer the same way
                     found(Candidate("modbus-tcp", _address(host, port), unit, identity=identity))
             finally:
                 link.close()
@@ -305,10 +312,15 @@ async def _discover_rtu(transport: ModbusTransport, options: dict[str, Any], uni
             try:
                 for index, unit in enumerate(units):
                     progress(f"{port} @ {baud} Bd: unit {unit} ({index + 1}/{len(units)})")
-                    identity = await identify_unit(link, unit)
-                    if identity is None:
+                    try:
+                        identity = await identify_unit(link, unit)
+                        if identity is None:
+                            continue
+                        await run_probes(transport, link, unit, identity, templates)
+                    except Exception as error:  # a unit answering nonsense fails alone
+                        transport.warn(f"modbus-rtu: {port} unit {unit} answered what is not "
+                                       f"Modbus ({type(error).__name__}: {error}); skipped")  # fmt: skip
                         continue
-                    await run_probes(transport, link, unit, identity, templates)
                     serial = {
                         "baudrate": baud,
                         "parity": parity,
