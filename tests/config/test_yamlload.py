@@ -59,7 +59,7 @@ def test_secret_tag_reads_secrets_beside_the_file_and_marks_the_path(tmp_path):
     site = tmp_path / "site.yaml"
     site.write_text("devices:\n  gw: {password: !secret gw_password}\n")
     doc = load_document(site)
-    assert doc.data["devices"]["gw"]["password"] == "hunter2"
+    assert doc.data["devices"]["gw"]["password"].reveal() == "hunter2"
     assert doc.is_secret(("devices", "gw", "password"))
     site.write_text("p: !secret nope\n")
     with pytest.raises(ConfigError, match="'nope' is not defined"):

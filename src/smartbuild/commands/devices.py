@@ -42,7 +42,7 @@ def devices(zones: tuple[str, ...]) -> None:
         table.add_column(column)
     for r in rows:
         table.add_row(
-            r["device"], r["zone"] or "", r["template"], r["transport"], r["address"],
+            r["device"], r["zone"] or "", r["template"], r["transport"], str(r["address"]),
             "" if r["unit"] is None else str(r["unit"]), f"{r['points']} ({r['writable']} rw)",
         )  # fmt: skip
     app.output.print(table)

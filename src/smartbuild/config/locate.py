@@ -9,6 +9,7 @@ from typing import Any, TypeVar, Union
 
 from pydantic import BaseModel, ValidationError
 
+from smartbuild.config.secret import Secret
 from smartbuild.config.yamlload import Document, PathKey, load_document
 from smartbuild.errors import ConfigError, Problem
 from smartbuild.suggest import did_you_mean
@@ -113,7 +114,12 @@ def problems_from(error: ValidationError, doc: Document, model: type[BaseModel])
             ctx = err.get("ctx") or {}
             value = err.get("input")
             secret = doc.is_secret(path)
-            if kind in ("literal_error", "enum") and isinstance(value, str) and not secret:
+            if isinstance(value, Secret):
+                message = (
+                    "a !secret value cannot be used here; secrets are for credentials "
+                    "(a device's address) and are never shown"
+                )
+            elif kind in ("literal_error", "enum") and isinstance(value, str) and not secret:
                 expected = [
                     e.strip().strip("'")
                     for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",")

@@ -7,6 +7,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from smartbuild.config.secret import SecretText
+
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
 # A number that must be a real number: NaN compares False with every bound and inf passes any
 # maximum, so neither may reach a bound, a scale or an offset.
@@ -160,7 +162,7 @@ class DeviceSpec(Closed):
 
     template: str
     transport: str
-    address: str
+    address: SecretText  # a transport reveals a !secret address when it connects
     unit: int | None = Field(None, ge=0, le=255)
     zone: str | None = None
     title: str | None = None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from smartbuild.config.locate import load_model
 from smartbuild.config.schema import Site
+from smartbuild.config.secret import Secret, reveal_text
 from smartbuild.config.yamlload import Document
 from smartbuild.errors import ConfigError, Problem
 from smartbuild.suggest import did_you_mean
@@ -101,4 +102,45 @@ def check_site(site: Site, doc: Document, registry: Registry) -> list[Problem]:
         if dev.transport in transports:
             for key, message in registry.transport_class(dev.transport).check_device(dev):
                 problems.append(doc.problem((*at, *key), message))
+    problems.extend(check_unique_endpoints(site, doc))
+    return problems
+
+
+def endpoint(transport: str, address: str, unit: int | None) -> tuple[str, str, int | None]:
+    """Return what identifies one device on the wire: transport, address and unit."""
+    # Modbus defaults to unit 1 when none is given (what the transport sends); BLE addresses and
+    # host names are compared without regard to case.
+    address = address.strip().lower()
+    if unit is None and transport.startswith("modbus"):
+        unit = 1
+    if transport == "modbus-tcp" and address.count(":") == 0:
+        address += ":502"
+    return transport, address, unit
+
+
+def check_unique_endpoints(site: Site, doc: Document) -> list[Problem]:
+    """Return a problem for each device that has the transport, address and unit of an earlier one."""
+    problems: list[Problem] = []
+    first: dict[tuple[str, str, int | None], str] = {}
+    hidden = {d for d, spec in site.devices.items() if isinstance(spec.address, Secret)}
+    for dev_id, dev in site.devices.items():
+        if not dev.enabled:  # a disabled entry is never read or written
+            continue
+        key = endpoint(dev.transport, reveal_text(dev.address), dev.unit)
+        if key not in first:
+            first[key] = dev_id
+            continue
+        other = first[key]
+        where = doc.locate(("devices", other))
+        line = f" (line {where.line})" if where and where.file == doc.file else ""
+        unit = "" if key[2] is None else f", unit {key[2]}"
+        shown = "***" if {dev_id, other} & hidden else key[1]  # never confirm a secret's value
+        problems.append(
+            doc.problem(
+                ("devices", dev_id, "address"),
+                f"device {dev_id!r} has the same transport, address and unit as {other!r}{line}: "
+                f"{dev.transport} {shown}{unit}; two entries would write to one device. "
+                "Remove one, or give each its own unit",
+            )
+        )
     return problems

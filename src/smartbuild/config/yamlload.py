@@ -2,7 +2,10 @@
 
 Safe loading only (the C loader when available). Scalars follow YAML 1.2 habits where YAML 1.1 surprises
 people: ``7:00`` stays a string (not 420) and ``on``/``off``/``yes``/``no`` stay strings.
-Tags: ``!env NAME``, ``!secret name`` (from secrets.yaml beside the file), ``!include file``.
+Tags: ``!env NAME``, ``!secret name`` (from secrets.yaml beside the file; a ``Secret`` that shows as
+``***``), ``!include file`` (inside the folder tree of the file first loaded, symlinks resolved).
+Aliases are bounded: a document whose aliases expand it past ``MAX_EXPANDED`` values, that nests
+deeper than ``MAX_DEPTH`` or that refers to itself is refused before anything is built from it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from smartbuild.config.secret import Secret
 from smartbuild.errors import ConfigError, Problem
 
 try:
@@ -23,6 +27,9 @@ except AttributeError:  # libyaml not available
     _BaseLoader = yaml.SafeLoader
 
 PathKey = tuple[Any, ...]
+
+MAX_EXPANDED = 200_000  # values a document may hold once its aliases are expanded
+MAX_DEPTH = 100  # nesting of mappings and sequences
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class _Loader(_BaseLoader):
     sb_includes: dict[int, Document]
     sb_secret_nodes: set[int]
     sb_stack: tuple[Path, ...]
+    sb_root: Path
 
 
 # Keep YAML 1.1 resolvers except sexagesimal numbers and yes/no/on/off booleans.
@@ -137,20 +145,48 @@ def _construct_secret(loader: _Loader, node: yaml.Node) -> Any:
     secrets = load_document(secrets_file).data or {}
     if not isinstance(secrets, dict) or name not in secrets:
         raise _mark_problem(loader, node, f"!secret {name!r} is not defined in {secrets_file}")
+    value = secrets[name]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _mark_problem(
+            loader, node, f"!secret {name!r} must be a single text or number in {secrets_file}"
+        )
     loader.sb_secret_nodes.add(id(node))
-    return secrets[name]
+    return Secret(value, str(name))
 
 
 def _construct_include(loader: _Loader, node: yaml.Node) -> Any:
     rel = loader.construct_scalar(node)
-    target = (loader.sb_file.parent / str(rel)).resolve()
+    if not isinstance(rel, str) or not rel.strip():
+        raise _mark_problem(loader, node, "!include needs a file name")
+    if Path(rel).is_absolute() or rel.startswith("~"):
+        raise _mark_problem(
+            loader,
+            node,
+            f"!include {rel!r}: write a path relative to {loader.sb_file.name}, not an absolute one",
+        )
+    target = (loader.sb_file.parent / rel).resolve()
+    if not _inside(target, loader.sb_root):
+        raise _mark_problem(
+            loader,
+            node,
+            f"!include {rel!r} leads outside the site's folder {loader.sb_root}; "
+            "includes stay inside the folder tree of the file (symlinks resolved)",
+        )
     if target in loader.sb_stack:
         raise _mark_problem(loader, node, f"!include {rel!r} includes itself")
     if not target.is_file():
         raise _mark_problem(loader, node, f"!include {rel!r}: file not found ({target})")
-    doc = load_document(target, _stack=(*loader.sb_stack, target))
+    doc = load_document(target, _stack=(*loader.sb_stack, target), _root=loader.sb_root)
     loader.sb_includes[id(node)] = doc
     return doc.data
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
 
 
 _Loader.add_constructor("!env", _construct_env)
@@ -158,7 +194,9 @@ _Loader.add_constructor("!secret", _construct_secret)
 _Loader.add_constructor("!include", _construct_include)
 
 
-def load_document(path: str | os.PathLike[str], *, _stack: tuple[Path, ...] = ()) -> Document:
+def load_document(
+    path: str | os.PathLike[str], *, _stack: tuple[Path, ...] = (), _root: Path | None = None
+) -> Document:
     """Parse one YAML file into a located Document; raise ConfigError with a location."""
     file = Path(path)
     name = str(path)
@@ -175,18 +213,23 @@ def load_document(path: str | os.PathLike[str], *, _stack: tuple[Path, ...] = ()
         ) from None
     except UnicodeDecodeError as error:
         raise ConfigError(Problem(f"not UTF-8 text ({error.reason})", file=name)) from None
-    return load_text(text, name, _stack=_stack or (file.resolve(),))
+    return load_text(text, name, _stack=_stack or (file.resolve(),), _root=_root)
 
 
-def load_text(text: str, file: str, *, _stack: tuple[Path, ...] = ()) -> Document:
-    """Parse YAML text as if it came from file."""
+def load_text(
+    text: str, file: str, *, _stack: tuple[Path, ...] = (), _root: Path | None = None
+) -> Document:
+    """Parse YAML text as if it came from file (includes stay inside file's folder tree)."""
     loader = _Loader(text)
     loader.sb_file = Path(file)
     loader.sb_includes = {}
     loader.sb_secret_nodes = set()
     loader.sb_stack = _stack
+    loader.sb_root = _root or Path(file).parent.resolve()
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, file)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -210,6 +253,59 @@ def load_text(text: str, file: str, *, _stack: tuple[Path, ...] = ()) -> Documen
         if problems:
             raise ConfigError(problems)
     return doc
+
+
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse alias bombs, self-referring aliases and absurd nesting before construction."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def fail(node: yaml.Node, message: str) -> ConfigError:
+        mark = node.start_mark
+        return ConfigError(Problem(message, file, mark.line + 1, mark.column + 1))
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise fail(node, "this alias refers to a node that contains it (a recursive alias)")
+        if depth > MAX_DEPTH:
+            raise fail(node, f"nested deeper than {MAX_DEPTH} levels")
+        total = 1
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            active.add(key)
+            children = (
+                [n for pair in node.value for n in pair]
+                if isinstance(node, yaml.MappingNode)
+                else node.value
+            )
+            for child in children:
+                total += size(child, depth + 1)
+                if total > MAX_EXPANDED:
+                    break  # no need to count an alias bomb to the end
+            active.discard(key)
+        sizes[key] = total
+        return total
+
+    if size(root, 0) <= MAX_EXPANDED:
+        return
+    node = root  # point at the innermost node that alone is past the limit
+    while isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        children = (
+            [n for pair in node.value for n in pair]
+            if isinstance(node, yaml.MappingNode)
+            else node.value
+        )
+        bigger = [c for c in children if sizes.get(id(c), 0) > MAX_EXPANDED]
+        if not bigger:
+            break
+        node = bigger[0]
+    raise fail(
+        node,
+        f"YAML aliases expand this to more than {MAX_EXPANDED:,} values (an alias bomb?); "
+        "write the values out or use fewer nested aliases",
+    )
 
 
 def _walk(

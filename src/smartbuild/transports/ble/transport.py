@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from smartbuild.config.secret import reveal_text
 from smartbuild.errors import DeviceError, SafetyRefusal, SmartbuildError, UnreachableError
 from smartbuild.transports.base import (
     Candidate,
@@ -109,7 +110,7 @@ class BleTransport(Transport):
 
     async def listen(self, device: Device, keys: set[str]) -> tuple[Any, dict[str, Measurement]]:
         """Listen until the device's adverts gave every key (or one advert, for no keys)."""
-        address = device.spec.address.upper()
+        address = reveal_text(device.spec.address).upper()
         got: dict[str, Measurement] = {}
         heard: list[Any] = []
         done = asyncio.Event()
@@ -140,7 +141,7 @@ class BleTransport(Transport):
     async def _client(self, device: Device, ble_device: Any) -> Any:
         from bleak import BleakClient
 
-        address = device.spec.address.upper()
+        address = reveal_text(device.spec.address).upper()
         client = self._clients.get(address)
         if client is not None and client.is_connected:
             return client
@@ -171,7 +172,7 @@ class BleTransport(Transport):
         """Return (client, characteristic) of a GATT point, connecting on first use."""
         device.point(point_name)  # a helpful error for an unknown point
         point = device.template.points[point_name]
-        address = device.spec.address.upper()
+        address = reveal_text(device.spec.address).upper()
         client = self._clients.get(address)
         if client is None or not client.is_connected:
             ble_device = self._hub(device).devices.get(address)
@@ -335,7 +336,7 @@ class BleTransport(Transport):
         watched: dict[str, list[Device]] = {}
         for device in devices:
             if any(p.advert for p in device.template.points.values()):
-                watched.setdefault(device.spec.address.upper(), []).append(device)
+                watched.setdefault(reveal_text(device.spec.address).upper(), []).append(device)
         last: dict[tuple[str, str], Any] = {}
 
         def on_advert(ble_device: Any, adv: Any) -> None:

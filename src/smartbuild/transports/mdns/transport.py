@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from smartbuild.config.secret import reveal_text
 from smartbuild.errors import SmartbuildError, UsageError
 from smartbuild.transports.base import (
     Candidate,
@@ -254,7 +255,7 @@ class MdnsTransport(Transport):
 
         service_type = self._type(device)
         # Only the host identifies the device: its services may listen on other ports.
-        host, _port = split_address(device.spec.address)
+        host, _port = split_address(reveal_text(device.spec.address))
         wanted_host = host.lower().rstrip(".").removesuffix(".local")
         known_name = str(device.spec.identity.get("service") or "").lower()
         where = device.spec.adapter or device.spec.identity.get("interface")

@@ -51,13 +51,47 @@ def quiet_pymodbus(verbosity: int = 0) -> None:
     logging.getLogger("pymodbus").setLevel(logging.DEBUG if verbosity > 1 else logging.CRITICAL)
 
 
+class Redactor(logging.Filter):
+    """Replace secret texts (a !secret address) in pymodbus's own log lines (shown with -vv)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message with every secret text masked."""
+        if self.texts:
+            message = record.getMessage()
+            for text in sorted(self.texts, key=len, reverse=True):
+                message = message.replace(text, "***")
+            record.msg, record.args = message, ()
+        return True
+
+    def attach(self) -> None:
+        """Filter pymodbus's loggers (a filter does not reach child loggers: name each)."""
+        for name in ("pymodbus", "pymodbus.logging"):
+            logging.getLogger(name).addFilter(self)
+
+    def detach(self) -> None:
+        """Stop filtering pymodbus's loggers."""
+        for name in ("pymodbus", "pymodbus.logging"):
+            logging.getLogger(name).removeFilter(self)
+
+
 class Link:
     """One TCP connection or serial line, shared by the units behind it, one request at a time."""
 
     def __init__(
-        self, key: str, make_client: Callable[[], Any], *, connect_delay_s: float, pause_s: float
+        self,
+        key: str,
+        make_client: Callable[[], Any],
+        *,
+        connect_delay_s: float,
+        pause_s: float,
+        label: str | None = None,
     ) -> None:
         self.key = key
+        self.label = key if label is None else label  # what messages show
         self._make_client = make_client
         self.client: Any = None
         self.lock = asyncio.Lock()
@@ -77,11 +111,11 @@ class Link:
             # termios.error is no OSError: a serial port (or pty) refusing baud/parity/stop bits
             self.client = None
             raise NoAnswer(
-                f"{self.key} refused its line settings ({error}); check baud rate, parity "
+                f"{self.label} refused its line settings ({error}); check baud rate, parity "
                 "and stop bits (a pseudo-terminal takes no parity)"
             ) from None
         if not ok:
-            raise NoAnswer(f"cannot connect to {self.key}")
+            raise NoAnswer(f"cannot connect to {self.label}")
         self.connects += 1
         if self.connect_delay_s:  # slow gateways need a moment after the TCP handshake
             await asyncio.sleep(self.connect_delay_s)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from smartbuild.config.secret import Secret, reveal_text
 from smartbuild.errors import DeviceError, DeviceRejected, ExitStatus, NotSent, UsageError
 from smartbuild.transports.base import (
     Candidate,
@@ -33,6 +34,7 @@ from smartbuild.transports.modbus.link import (
     Link,
     ModbusExceptionResponse,
     NoAnswer,
+    Redactor,
     quiet_pymodbus,
 )
 from smartbuild.transports.modbus.plan import (
@@ -114,6 +116,7 @@ class ModbusTransport(Transport):
         self.links: dict[str, Link] = {}
         self.no_bridge: dict[tuple[str, int], set[AddressRange]] = {}
         quiet_pymodbus(int(os.environ.get("SMARTBUILD_VERBOSE", "0")))
+        self.redactor = Redactor()
 
     def link_key(self, device: Device) -> str:
         """Return the key of the link that reaches a device."""
@@ -126,10 +129,15 @@ class ModbusTransport(Transport):
     def link(self, device: Device) -> Link:
         """Return the shared link of a device, creating it on first use."""
         key = self.link_key(device)
+        if isinstance(device.spec.address, Secret) and key not in self.redactor.texts:
+            address = reveal_text(device.spec.address)
+            self.redactor.texts.update({key, address, address.rpartition(":")[0] or address})
+            self.redactor.attach()
         if key not in self.links:
             self.links[key] = Link(
                 key,
                 self.make_client(device),
+                label=str(device.spec.address),  # "***" when the address is a !secret
                 connect_delay_s=device.setting("connect_delay_ms") / 1000,
                 pause_s=device.setting("pause_ms") / 1000,
             )
@@ -193,7 +201,7 @@ class ModbusTransport(Transport):
                 stat.last_error = str(error)
                 # a silent device costs (retries + 1) x timeout once, not once per request
                 for key in [k for r in [request, *queue] for k in r.keys]:
-                    errors[key] = f"{error} ({link.key} unit {unit})"
+                    errors[key] = f"{error} ({link.label} unit {unit})"
                 break
             values = response.bits if request.table in ("coil", "discrete") else response.registers
             for span in request.spans:
@@ -339,6 +347,7 @@ class ModbusTransport(Transport):
         for link in self.links.values():
             link.close()
         self.links.clear()
+        self.redactor.detach()
 
 
 class ModbusTcpTransport(ModbusTransport):
@@ -352,15 +361,18 @@ class ModbusTcpTransport(ModbusTransport):
         """Return a problem when the address is not HOST[:PORT] (no name lookup: sites travel)."""
         from smartbuild.transports.modbus.targets import host_problem
 
-        address = spec.address
+        address = reveal_text(spec.address)
+        shown = repr(spec.address) if isinstance(spec.address, Secret) else repr(address)
         try:
             host, _ = split_host_port(address)
         except UsageError:
             return [
-                (("address",), f"invalid port in {address!r}; write host:port, e.g. 127.0.0.1:502")
+                (("address",), f"invalid port in {shown}; write host:port, e.g. 127.0.0.1:502")
             ]
         problem = host_problem(host)
-        return [(("address",), f"invalid address {address!r}: {problem}")] if problem else []
+        if problem and isinstance(spec.address, Secret):
+            problem = problem.replace(host, "***")
+        return [(("address",), f"invalid address {shown}: {problem}")] if problem else []
 
     @classmethod
     def follow_options(
@@ -371,12 +383,12 @@ class ModbusTcpTransport(ModbusTransport):
 
     def link_key(self, device: Device) -> str:
         """Return "host:port"."""
-        host, port = split_host_port(device.spec.address)
+        host, port = split_host_port(reveal_text(device.spec.address))
         return f"{host}:{port}"
 
     def make_client(self, device: Device) -> Callable[[], Any]:
         """Return a factory of an AsyncModbusTcpClient."""
-        host, port = split_host_port(device.spec.address)
+        host, port = split_host_port(reveal_text(device.spec.address))
         timeout, retries = device.setting("timeout"), device.setting("retries")
 
         def factory() -> Any:
@@ -402,11 +414,11 @@ class ModbusRtuTransport(ModbusTransport):
 
     def link_key(self, device: Device) -> str:
         """Return the serial port path."""
-        return device.spec.address
+        return reveal_text(device.spec.address)
 
     def make_client(self, device: Device) -> Callable[[], Any]:
         """Return a factory of an AsyncModbusSerialClient, after checking the port."""
-        port = device.spec.address
+        port = reveal_text(device.spec.address)
         check_serial_port(device.id, port)
         serial = device.spec.serial
         timeout, retries = device.setting("timeout"), device.setting("retries")
