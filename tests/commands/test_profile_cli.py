@@ -244,3 +244,35 @@ def test_overrides_need_a_positive_duration(run, site):
     )
     assert result.exit_code == 2 and "longer than 0 s" in result.stderr
     assert writes(site) == 0
+
+
+def test_profile_values_with_units_are_converted_and_implausible_ones_refused(run, site, tmp_path):
+    profile = tmp_path / "fahrenheit.yaml"
+    profile.write_text(
+        textwrap.dedent(
+            """\
+            profile: fahrenheit
+            applies_to: {tags: [office]}
+            modes:
+              occupied: {heating_setpoint: 70 °F, cooling_setpoint: "299.15 K"}
+            schedule: {default: occupied}
+            """
+        )
+    )
+    at = ("--site", str(site.site_path), "--json", "profile", "plan", str(profile))
+    result = run(*at, "--at", OCCUPIED)
+    assert result.exit_code == 0, result.output
+    targets = {(a["device"], a["point"]): a["target"] for a in json.loads(result.stdout)["actions"]}
+    assert targets[("th-f1-a", "heating_setpoint")] == pytest.approx(21.1, abs=0.06)
+    assert targets[("th-f1-a", "cooling_setpoint")] == pytest.approx(26.0)
+    for bad, message in [
+        ("160", "heating_setpoint 160 °C is outside the plausible range 5..30 °C"),
+        ("'21,5'", "'21,5' uses a decimal comma: write '21.5'"),
+        ("21 kW", "unit 'kW' cannot be converted to °C"),
+    ]:
+        profile.write_text(profile.read_text().replace("70 °F", bad, 1))
+        result = run(*at, "--at", OCCUPIED)
+        assert result.exit_code == 2, result.output
+        assert f"{profile}:4:32: modes.occupied.heating_setpoint: {message}" in result.stderr
+        profile.write_text(profile.read_text().replace(bad, "70 °F", 1))
+    assert writes(site) == 0

@@ -125,3 +125,26 @@ def test_files_that_are_not_smartbuild_files(run, tmp_path, text, needle):
     result = run("validate", str(path))
     assert result.exit_code == 2
     assert needle in result.stderr or needle in result.stdout
+
+
+def test_two_devices_on_one_transport_address_and_unit_are_refused(run, tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        site: x
+        devices:
+          a: {template: acme-th200, transport: modbus-tcp, address: "127.0.0.1:502", unit: 1}
+          b: {template: acme-th200, transport: modbus-tcp, address: "127.0.0.1:502", unit: 2}
+          c: {template: acme-th200, transport: modbus-tcp, address: "127.0.0.1"}
+          off: {template: acme-th200, transport: modbus-tcp, address: "127.0.0.1", enabled: false}
+          rtu: {template: acme-th200, transport: modbus-rtu, address: "/dev/ttyUSB0", unit: 2}
+        """,
+    )
+    result = run("--site", str(path), "devices")
+    assert result.exit_code == 2
+    assert (
+        f"{path}:5:61: devices.c.address: device 'c' has the same transport, address and unit "
+        "as 'a' (line 3): modbus-tcp 127.0.0.1:502, unit 1;" in result.stderr
+    )
+    assert "devices.b" not in result.stderr and "devices.off" not in result.stderr
+    assert "devices.rtu" not in result.stderr  # another transport: another bus

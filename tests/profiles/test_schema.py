@@ -111,8 +111,13 @@ def test_measurement_role_cannot_be_set() -> None:
 @pytest.mark.parametrize(
     ("value", "fragment"),
     [
-        ("16 K", "unit 'K' does not match heating_setpoint"),
-        ("warm", "is not a value for heating_setpoint"),
+        ("16 kW", "unit 'kW' cannot be converted to °C (use K, °C, °F)"),
+        ("16 K", "heating_setpoint -257.15 °C is outside the plausible range 5..30 °C"),
+        ("warm", "'warm' is not a number: write a number or a number with its unit"),
+        ("21,5", "'21,5' uses a decimal comma: write '21.5'"),
+        (160, "heating_setpoint 160 °C is outside the plausible range 5..30 °C"),
+        (float("nan"), "heating_setpoint needs a finite number"),
+        ({"offset": 40}, "offset 40 on heating_setpoint is outside ±10 °C"),
         ("comfort.middle", "unknown comfort reference"),
         ("comfort.co2_max", "'comfort.co2_max' is in ppm but heating_setpoint is in °C"),
         (True, "takes a number"),

@@ -98,6 +98,56 @@ def normalize_unit(unit: str | None) -> str | None:
     return _UNIT_ALIASES.get(unit, unit) or None
 
 
+# What a profile may ask of a role: anything outside is a typo or a unit mix-up (160 °C for a
+# heating setpoint, 3200 A for a charger), refused before a device bound is ever consulted.
+# Device templates still bound each point; these ranges are the wider sanity check on profiles.
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "heating_setpoint": (5.0, 30.0),  # frost protection .. the top of any comfort band
+    "cooling_setpoint": (16.0, 35.0),
+    "zone_air_temperature_setpoint": (5.0, 35.0),
+    "co2_setpoint": (400.0, 5000.0),  # outdoor air .. the 8-hour occupational limit
+    "fan_speed": (0.0, 100.0),
+    "ev_charger_current_limit": (0.0, 80.0),  # 0 pauses; 80 A single-phase is the top rating
+    "pv_power_limit": (0.0, 100.0),
+    "power_limit": (0.0, 10_000.0),
+    "battery_power_setpoint": (-10_000.0, 10_000.0),
+    "heat_pump_flow_setpoint": (15.0, 75.0),
+    "dhw_setpoint": (30.0, 85.0),  # legionella disinfection runs reach 70-80 °C
+}
+# The largest offset a profile may apply to a comfort value or a scheduled target, per unit.
+MAX_OFFSET: dict[str, float] = {_C: 10.0, "ppm": 1500.0, "%": 100.0, "A": 80.0, "kW": 10_000.0}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def check_plausible(role: Role, value: float) -> None:
+    """Raise ValueError when value is not a finite number inside the role's plausible range."""
+    import math
+
+    if not math.isfinite(value):
+        raise ValueError(f"{role.name} needs a finite number, not {value!r}")
+    low, high = PLAUSIBLE.get(role.name, (-math.inf, math.inf))
+    if not low <= value <= high:
+        unit = "" if role.unit in ("bool", "enum") else f" {role.unit}"
+        raise ValueError(
+            f"{role.name} {_fmt(value)}{unit} is outside the plausible range "
+            f"{_fmt(low)}..{_fmt(high)}{unit}; check the number and its unit"
+        )
+
+
+def check_offset(role: Role, offset: float) -> None:
+    """Raise ValueError when an offset on role is not finite or larger than its unit allows."""
+    import math
+
+    limit = MAX_OFFSET.get(role.unit, math.inf)
+    if not math.isfinite(offset) or abs(offset) > limit:
+        raise ValueError(
+            f"offset {_fmt(offset)} on {role.name} is outside ±{_fmt(limit)} {role.unit}"
+        )
+
+
 def check_role(name: str, *, writable: bool = False) -> Role:
     """Return the role called name, or raise ValueError with a suggestion."""
     role = ROLES.get(name)

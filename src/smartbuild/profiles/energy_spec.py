@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from smartbuild.model.roles import ROLES
+from smartbuild.model.roles import ROLES, check_offset
 from smartbuild.profiles.targets import TargetInput, parse_target
 from smartbuild.profiles.timespec import parse_days
 from smartbuild.profiles.validation import (
@@ -88,6 +88,11 @@ class ShedStep(Closed):
             raise custom_error(
                 "shed_step", f"shed step for {self.role} needs either to: or offset:"
             )
+        if self.offset is not None:
+            try:
+                check_offset(ROLES[self.role], self.offset)
+            except ValueError as exc:
+                raise custom_error("shed_step", str(exc)) from None
         return self
 
 

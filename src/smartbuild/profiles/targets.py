@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
-from smartbuild.model.roles import Role, normalize_unit
+from smartbuild.model.quantity import NotANumber, parse_quantity
+from smartbuild.model.roles import Role, check_offset, check_plausible
 
 if TYPE_CHECKING:
     from smartbuild.profiles.comfort import ComfortBand
 
 COMFORT_REFS: tuple[str, ...] = ("low", "high", "co2_max")
 _REF_UNITS = {"low": "°C", "high": "°C", "co2_max": "ppm"}
-_NUMBER_WITH_UNIT = re.compile(r"([-+]?\d+(?:\.\d+)?)\s*(.*)")
 
 
 class Target(BaseModel):
@@ -79,23 +78,23 @@ def _number(raw: float | bool | str, role: Role) -> float:
     if isinstance(raw, (int, float)):
         number = float(raw)
     else:
-        match = _NUMBER_WITH_UNIT.fullmatch(raw.strip())
-        if not match:
+        try:
+            number = parse_quantity(raw, role.unit)
+        except NotANumber as exc:
             raise ValueError(
-                f"'{raw}' is not a value for {role.name}: write a number, a number with "
-                f"unit like '16 {role.unit}', comfort.low/high/co2_max or {{offset: n}}"
-            )
-        number = float(match[1])
-        unit = normalize_unit(match[2]) if match[2] else None
-        if unit is not None and unit != role.unit:
-            raise ValueError(
-                f"unit '{match[2]}' does not match {role.name}, which is in {role.unit}"
-            )
+                f"{exc} ({role.name} takes a number{_unit_hint(role)}, comfort.low/high/co2_max "
+                "or {offset: n})"
+            ) from None
     if role.unit == "bool" and number not in (0.0, 1.0):
         raise ValueError(f"{role.name} is on/off: use true/false")
     if role.unit == "enum" and not number.is_integer():
         raise ValueError(f"{role.name} takes a whole-number device code, not {number:g}")
+    check_plausible(role, number)
     return number
+
+
+def _unit_hint(role: Role) -> str:
+    return "" if role.unit in ("bool", "enum") else f" in {role.unit}"
 
 
 def parse_target(raw: object, role: Role) -> Target:
@@ -119,5 +118,6 @@ def parse_target(raw: object, role: Role) -> Target:
                 "comfort.co2_max (offsets never apply to the current value)"
             )
         ref = _ref(base, role)
+        check_offset(role, float(offset))
         return Target(ref=ref, offset=float(offset), text=f"{base} {float(offset):+g}")
     raise ValueError(f"{raw!r} is not a value for {role.name}")
