@@ -1,8 +1,9 @@
 """Save discovered devices into the site file without disturbing what people wrote by hand.
 
-New devices are inserted as text at the end of the ``devices:`` block (comments, order and formatting
-of the rest of the file stay as they were); devices already present (same transport, address and
-unit) are left alone. Ids are stable: derived from the template and the address.
+New devices are added at the end of the ``devices:`` block by a round-trip YAML editor (see
+yamledit.py) that keeps comments, quoting, indentation, line endings, the file's mode and symlinks;
+devices already present (same transport, address and unit) are left alone. Ids are stable:
+derived from the template and the address.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from smartbuild.config.secret import Secret
+from smartbuild.config.yamledit import add_devices, write_atomically
 from smartbuild.errors import ConfigError, Problem
 from smartbuild.transports.base import Candidate
 
@@ -53,44 +56,36 @@ def _entry(candidate: Candidate) -> dict[str, Any]:
     return entry
 
 
-def _flow(value: Any) -> str:
-    import json
-
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_key(k)}: {_flow(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid YAML scalar
-    return json.dumps(value)
-
-
-def _key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key) else _flow(key)
-
-
 def save_candidates(
     site_path: Path, candidates: Iterable[Candidate]
 ) -> tuple[list[str], list[str]]:
     """Add matched candidates to the site file; return (added ids, already-present ids)."""
-    from smartbuild.config.yamlload import load_document
+    from smartbuild.config.secret import reveal_text
+    from smartbuild.config.site import endpoint
+    from smartbuild.config.yamlload import load_text
 
-    matched = [c for c in candidates if c.template]
-    text = site_path.read_text(encoding="utf-8") if site_path.exists() else ""
+    target = site_path.resolve()  # a symlinked site file is written through, never replaced
+    raw = _read(target, site_path)
+    newline = "\r\n" if "\r\n" in raw else "\n"
+    text = raw.replace("\r\n", "\n")
     if not text.strip():
-        name = _SAFE.sub("-", site_path.resolve().parent.name.lower()).strip("-") or "site"
-        text = f"site: {name}\ntimezone: UTC\nzones: {{}}\ndevices:\n"
-    doc = load_document(site_path) if site_path.exists() and site_path.read_text().strip() else None
-    data = (doc.data if doc else None) or {}
-    existing = data.get("devices") or {}
+        name = _SAFE.sub("-", target.parent.name.lower()).strip("-") or "site"
+        text = f"site: {name}\ntimezone: UTC\nzones: {{}}\ndevices: {{}}\n"
+    # The same loader as every command: !secret, !include, !env and the alias bound apply.
+    data = load_text(text, str(site_path)).data or {}
+    existing = data.get("devices") if isinstance(data, dict) else None
+    existing = existing if isinstance(existing, dict) else {}
     present_keys = {
-        _same_device_key(d.get("transport"), str(d.get("address")), d.get("unit")): dev_id
+        endpoint(str(d.get("transport")), reveal_text(d.get("address", "")), d.get("unit")): dev_id
         for dev_id, d in existing.items()
-        if isinstance(d, dict)
+        if isinstance(d, dict) and isinstance(d.get("address", ""), (str, Secret))
     }
-    added, present = [], []
-    lines_to_add = []
+    added: list[str] = []
+    present: list[str] = []
+    entries: dict[str, dict[str, Any]] = {}
     taken = set(existing)
-    for candidate in sorted(matched, key=_order):
-        key = _same_device_key(candidate.transport, candidate.address, candidate.unit)
+    for candidate in sorted((c for c in candidates if c.template), key=_order):
+        key = endpoint(candidate.transport, candidate.address, candidate.unit)
         if key in present_keys:
             present.append(present_keys[key])
             continue
@@ -102,72 +97,31 @@ def save_candidates(
         taken.add(new_id)
         present_keys[key] = new_id
         added.append(new_id)
-        lines_to_add.append(f"  {new_id}: {_flow(_entry(candidate))}\n")
-    if not lines_to_add:
+        entries[new_id] = _entry(candidate)
+    if not entries:
         return added, present
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    devices_line = next(
-        (i for i, line in enumerate(lines) if re.match(r"^devices\s*:", line)), None
-    )
-    if devices_line is None:
-        lines.append("devices:\n")
-        lines.extend(lines_to_add)
-    else:
-        header = lines[devices_line]
-        if re.match(r"^devices\s*:\s*\{\s*\}\s*(#.*)?$", header):
-            lines[devices_line] = "devices:\n"
-        elif not re.match(r"^devices\s*:\s*(#.*)?$", header):
-            raise ConfigError(
-                Problem(
-                    "'devices:' is written in flow style; --save can only add to a block",
-                    file=str(site_path),
-                    line=devices_line + 1,
-                    col=1,
-                    path="devices",
-                ),
-                hint="write one device per line under 'devices:', then run --save again",
-            )
-        end = _block_end(lines, devices_line)
-        lines[end:end] = lines_to_add
-    new_text = "".join(lines)
-    import yaml
-
-    try:  # never leave a site file that no longer parses
-        yaml.safe_load(new_text)
-    except yaml.YAMLError as error:
+    new_text = add_devices(text, entries, str(site_path))
+    try:  # never leave a site file that no longer loads
+        load_text(new_text, str(site_path))
+    except ConfigError as error:
         raise ConfigError(
             Problem(f"cannot add devices without breaking the file: {error}", file=str(site_path))
         ) from None
-    tmp = site_path.with_name(site_path.name + ".tmp")
-    tmp.write_text(new_text, encoding="utf-8")
-    tmp.replace(site_path)
+    write_atomically(target, new_text.replace("\n", newline))
     return added, present
 
 
-def _block_end(lines: list[str], header: int) -> int:
-    """Return the index after the last indented line of the block that starts at header.
-
-    Blank lines and column-0 comments inside the block do not end it, but they are not part of
-    it either: new entries go right after the last device, before a trailing comment.
-    """
-    end = header + 1
-    for index in range(header + 1, len(lines)):
-        line = lines[index]
-        if not line.strip() or line.startswith("#"):
-            continue
-        if line[:1] not in (" ", "\t"):
-            break
-        end = index + 1
-    return end
-
-
-def _same_device_key(transport: Any, address: str, unit: Any) -> tuple[Any, str, Any]:
-    # A Modbus device without a unit in the site file is unit 1 (what the transport uses).
-    if unit is None and str(transport).startswith("modbus"):
-        unit = 1
-    return transport, address, unit
+def _read(target: Path, shown: Path) -> str:
+    try:
+        return target.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return ""
+    except UnicodeDecodeError as error:
+        raise ConfigError(Problem(f"not UTF-8 text ({error.reason})", file=str(shown))) from None
+    except OSError as error:
+        raise ConfigError(
+            Problem(f"cannot read the site file: {error.strerror}", file=str(shown))
+        ) from None
 
 
 def _order(candidate: Candidate) -> tuple[Any, ...]:
