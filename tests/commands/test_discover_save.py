@@ -166,3 +166,13 @@ def test_add_devices_quotes_device_text_and_keeps_anchors() -> None:
     assert load_text(out, "site.yaml").data["devices"]["n"] == {
         "title": "evil: [/red]\x1b[2J", "unit": 3,
     }  # fmt: skip
+
+
+def test_the_example_site_keeps_every_line_when_devices_are_added() -> None:
+    from tests.conftest import EXAMPLES
+
+    text = (EXAMPLES / "site.yaml").read_text()
+    out = add_devices(text, {"n": {"template": "acme-th200", "unit": 1}}, "site.yaml")
+    added = [line for line in out.splitlines() if line not in text.splitlines()]
+    assert added == ['  n: {template: "acme-th200", unit: 1}']
+    assert [line for line in out.splitlines() if line not in added] == text.splitlines()

@@ -77,16 +77,5 @@ def reveal_text(value: str | Secret) -> str:
     return plain if isinstance(plain, str) else str(plain)
 
 
-def mask(value: Any) -> Any:
-    """Return value with every Secret inside dicts, lists and tuples replaced by the mask."""
-    if isinstance(value, Secret):
-        return MASK
-    if isinstance(value, dict):
-        return {mask(k): mask(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mask(v) for v in value]
-    return value
-
-
 # A text field that may also be given as ``!secret name`` (addresses with credentials, tokens).
 SecretText = Annotated[str | Secret, WithJsonSchema({"type": "string"})]
