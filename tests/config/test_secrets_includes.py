@@ -92,6 +92,8 @@ def test_include_inside_the_tree_works_with_dot_dot_that_stays_inside(tmp_path: 
         ("sub/../../outside.yaml", "leads outside the site's folder"),
         ("link.yaml", "leads outside the site's folder"),  # a symlink out of the tree
         ("~/outside.yaml", "not an absolute one"),
+        ("secrets.yaml", "secrets.yaml is read only through !secret name"),
+        ("hidden.yaml", "secrets.yaml is read only through !secret name"),  # a symlink to it
     ],
 )
 def test_include_cannot_leave_the_site_folder(
@@ -100,11 +102,13 @@ def test_include_cannot_leave_the_site_folder(
     write(tmp_path / "outside.yaml", "office: {}\n")
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "link.yaml").symlink_to(tmp_path / "outside.yaml")
+    (tmp_path / "site" / "secrets.yaml").write_text("pw: s3cr3t-value\n")
+    (tmp_path / "site" / "hidden.yaml").symlink_to(tmp_path / "site" / "secrets.yaml")
     site = write(tmp_path / "site" / "site.yaml", f"site: x\nzones: !include {target}\n")
     result = run("validate", str(site))
     assert result.exit_code == 2, result.output
     assert f"{site}:2:8: " in result.stderr and needle in result.stderr
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and "s3cr3t" not in result.output
 
 
 def test_an_included_file_cannot_escape_either(run: Any, tmp_path: Path) -> None:
@@ -243,3 +247,20 @@ def test_secrets_where_no_secret_belongs_are_refused_without_the_value(
     assert result.exit_code == 2
     assert "p.yaml:2:32: modes.on.heating_setpoint" in result.stdout
     assert "s3cr3t" not in result.output and "'21'" not in result.output
+
+
+def test_the_secrets_file_is_never_read_as_a_site_template_or_profile(
+    run: Any, tmp_path: Path
+) -> None:
+    secrets = write(tmp_path / "secrets.yaml", "site: s3cr3t-value\npw: s3cr3t-value\n")
+    site = write(tmp_path / "site.yaml", "site: x\ntemplates: [secrets.yaml]\n")
+    for args in (
+        ("validate", str(secrets)),
+        ("--site", str(secrets), "devices"),
+        ("--site", str(site), "devices"),
+        ("profile", "validate", str(secrets)),
+    ):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "secrets.yaml is read only through `!secret name`" in result.stderr, args
+        assert "s3cr3t" not in result.output

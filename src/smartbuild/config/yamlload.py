@@ -30,6 +30,7 @@ PathKey = tuple[Any, ...]
 
 MAX_EXPANDED = 200_000  # values a document may hold once its aliases are expanded
 MAX_DEPTH = 100  # nesting of mappings and sequences
+SECRETS_FILE = "secrets.yaml"
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,12 @@ def _construct_env(loader: _Loader, node: yaml.Node) -> str:
 
 def _construct_secret(loader: _Loader, node: yaml.Node) -> Any:
     name = loader.construct_scalar(node)
-    secrets_file = loader.sb_file.parent / "secrets.yaml"
+    secrets_file = loader.sb_file.parent / SECRETS_FILE
     if not secrets_file.is_file():
         raise _mark_problem(
             loader, node, f"!secret {name!r}: no secrets.yaml next to {loader.sb_file.name}"
         )
-    secrets = load_document(secrets_file).data or {}
+    secrets = load_document(secrets_file, _secrets=True).data or {}
     if not isinstance(secrets, dict) or name not in secrets:
         raise _mark_problem(loader, node, f"!secret {name!r} is not defined in {secrets_file}")
     value = secrets[name]
@@ -172,6 +173,10 @@ def _construct_include(loader: _Loader, node: yaml.Node) -> Any:
             f"!include {rel!r} leads outside the site's folder {loader.sb_root}; "
             "includes stay inside the folder tree of the file (symlinks resolved)",
         )
+    if target.name == SECRETS_FILE:  # its values are read one by one, as secrets
+        raise _mark_problem(
+            loader, node, f"!include {rel!r}: {SECRETS_FILE} is read only through !secret name"
+        )
     if target in loader.sb_stack:
         raise _mark_problem(loader, node, f"!include {rel!r} includes itself")
     if not target.is_file():
@@ -195,11 +200,21 @@ _Loader.add_constructor("!include", _construct_include)
 
 
 def load_document(
-    path: str | os.PathLike[str], *, _stack: tuple[Path, ...] = (), _root: Path | None = None
+    path: str | os.PathLike[str],
+    *,
+    _stack: tuple[Path, ...] = (),
+    _root: Path | None = None,
+    _secrets: bool = False,
 ) -> Document:
     """Parse one YAML file into a located Document; raise ConfigError with a location."""
     file = Path(path)
     name = str(path)
+    if not _secrets and file.resolve().name == SECRETS_FILE:
+        # read as a site, template or profile, its values would be echoed in messages
+        raise ConfigError(
+            Problem(f"{SECRETS_FILE} is read only through `!secret name`", file=name),
+            hint="point smartbuild at the site, template or profile file that uses the secrets",
+        )
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
