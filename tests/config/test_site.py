@@ -148,3 +148,19 @@ def test_two_devices_on_one_transport_address_and_unit_are_refused(run, tmp_path
     )
     assert "devices.b" not in result.stderr and "devices.off" not in result.stderr
     assert "devices.rtu" not in result.stderr  # another transport: another bus
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (("modbus-tcp", "127.0.0.1", None), ("modbus-tcp", "127.0.0.1:502", 1), True),
+        (("modbus-tcp", "Host.example:502", 1), ("modbus-tcp", "host.example:502", 1), True),
+        (("modbus-tcp", "127.0.0.1:502", 1), ("modbus-tcp", "127.0.0.1:5020", 1), False),
+        (("modbus-rtu", "/dev/ttyUSB0", 2), ("modbus-tcp", "/dev/ttyUSB0", 2), False),
+        (("ble", "AA:BB:CC:DD:EE:FF", None), ("ble", "aa:bb:cc:dd:ee:ff", None), True),
+    ],
+)
+def test_endpoint_identity(a, b, same):
+    from smartbuild.config.site import endpoint
+
+    assert (endpoint(*a) == endpoint(*b)) is same
