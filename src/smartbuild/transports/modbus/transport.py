@@ -366,9 +366,7 @@ class ModbusTcpTransport(ModbusTransport):
         try:
             host, _ = split_host_port(address)
         except UsageError:
-            return [
-                (("address",), f"invalid port in {shown}; write host:port, e.g. 127.0.0.1:502")
-            ]
+            return [(("address",), f"invalid port in {shown}; write host:port, e.g. 127.0.0.1:502")]
         problem = host_problem(host)
         if problem and isinstance(spec.address, Secret):
             problem = problem.replace(host, "***")
