@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,10 +80,14 @@ def test_the_table_is_in_the_docs():
 
 
 def test_read_takes_several_devices(run, site, tmp_path):
-    path, _device, _lt = site
+    path, _device, lt = site
+    second = KvDevice({"t": 19.0, "sp": 40.0})  # a site refuses two entries for one device
+    address = lt.run(second.start())
     text = path.read_text()
-    path.write_text(text + text.splitlines()[-1].replace("  th:", "  th2:") + "\n")
+    line = text.splitlines()[-1].replace("  th:", "  th2:")
+    path.write_text(text + re.sub(r"address: '[^']*'", f"address: '{address}'", line) + "\n")
     data = json.loads(run("--json", "--site", str(path), "read", "th", "th2").stdout)
+    lt.run(second.stop())
     assert sorted({r["device"] for r in data["readings"]}) == ["th", "th2"]
     one = json.loads(run("--json", "--site", str(path), "read", "th", "setpoint").stdout)
     assert [r["point"] for r in one["readings"]] == ["setpoint"]
