@@ -99,3 +99,15 @@ def test_discover_works_beside_an_invalid_site_file(run, site):
     result = run("--site", str(path), "discover", "--kv", "127.0.0.1:9")  # nobody listens there
     assert result.exit_code == 3, result.output  # nothing found; the site is only a warning
     assert "site file not used" in result.stderr and "unknown template 'nope'" in result.stderr
+
+
+def test_write_takes_values_with_units_and_refuses_a_decimal_comma(run, site):
+    path, device, _lt = site
+    result = run("--json", "--site", str(path), "write", "th", "setpoint", "71.6 °F", "--yes")
+    assert result.exit_code == 0, result.output  # 71.6 °F = 22 °C
+    assert json.loads(result.stdout)["outcome"]["requested"] == 22.0
+    assert device.values["sp"] == 44.0
+    comma = run("--site", str(path), "write", "th", "setpoint", "21,5", "--yes")
+    assert comma.exit_code == 2 and "write '21.5'" in comma.stderr
+    wrong = run("--site", str(path), "write", "th", "setpoint", "21 ppm", "--yes")
+    assert wrong.exit_code == 2, wrong.output

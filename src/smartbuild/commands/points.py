@@ -193,10 +193,15 @@ def parse_value(device: Device, point: str, text: str) -> Any:
     if kind == "text":
         return text
     try:
-        number = float(text)
+        number = float(text)  # nan and inf pass here: the bounds refuse them (exit 5)
     except ValueError:
-        labels = f" or one of {', '.join(map(str, spec.enum.values()))}" if spec.enum else ""
-        raise UsageError(f"{text!r} is not a number{labels}") from None
+        from smartbuild.model.quantity import parse_quantity
+
+        try:  # "21.5°C", "70 °F": converted into the point's unit; "21,5" gets a hint
+            number = parse_quantity(text, spec.unit)
+        except ValueError as error:
+            labels = f" (or one of {', '.join(map(str, spec.enum.values()))})" if spec.enum else ""
+            raise UsageError(f"{error}{labels}") from None
     return int(number) if number.is_integer() and spec.scale == 1 and kind == "integer" else number
 
 
