@@ -98,7 +98,7 @@ def test_change_with_reason() -> None:
         (19.8, "skip-deadband"),  # heating deadband defaults to 0.3
         (20.29, "skip-deadband"),
         (19.7, "change"),
-        (None, "change"),  # unknown current value: write
+        (None, "unreadable"),  # unknown current value: shown as such, still tried on apply
     ],
 )
 def test_unchanged_and_deadband(current: float | None, status: str) -> None:
@@ -368,6 +368,8 @@ def test_status_rules(
     if not wants_write:
         assert action.status in ("skip-unchanged", "skip-deadband")
     else:
-        assert action.status == ("change" if safe else "blocked")
+        wanted = "change" if current is not None else "unreadable"  # still applied
+        assert action.status == (wanted if safe else "blocked")
+        assert (action in plan.changes()) == safe
         assert bool(action.blocked_by) == (not safe)
     assert action.target == target

@@ -321,7 +321,7 @@ async def _apply_story(story: Story, calls: Calls) -> str | None:
                     "Category II comfort band; nothing is written yet.") as fig:  # fmt: skip
         live = await session.plan(PROFILE, AT)
         plan = plan_json(live)
-        changes = [a for a in plan["actions"] if a["status"] == "change"]
+        changes = [a for a in plan["actions"] if a["status"] in ("change", "unreadable")]
         fig.update(mode=plan["mode_why"], counts=plan["counts"], changes=len(changes))
         rows = [[a["zone"], f"{a['device']}.{a['point']}", _fmt(a["current"]), _fmt(a["target"]), a["unit"]]
                 for a in changes[:8]]  # fmt: skip

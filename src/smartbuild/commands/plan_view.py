@@ -35,7 +35,8 @@ def show_plan(app: App, live: LivePlan, title: str) -> None:
     table = Table()
     for column in ("zone", "device.point", "current", "target", "status", "why"):
         table.add_column(column, overflow="fold")
-    styles = {"change": "bold", "blocked": "red", "skip-unchanged": "dim", "skip-deadband": "dim"}
+    styles = {"change": "bold", "unreadable": "yellow", "blocked": "red", "skip-unchanged": "dim",
+              "skip-deadband": "dim"}  # fmt: skip
     legend: dict[str, str] = {}  # one short key per distinct reason: rows stay one line at 80
     for a in plan.actions:
         unit = f" {a.unit}" if a.unit else ""

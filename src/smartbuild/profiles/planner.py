@@ -21,7 +21,9 @@ from smartbuild.profiles.recovery import RecoveryModel
 from smartbuild.profiles.schedule import CompiledSchedule, ModeDecision, site_time
 from smartbuild.profiles.schema import AppliesTo, Profile
 
-Status = Literal["change", "skip-unchanged", "skip-deadband", "blocked"]
+# "unreadable": a change whose current value could not be read; applying still tries it (the
+# write path refuses to send to a device it cannot read, so the outcome says what happened)
+Status = Literal["change", "unreadable", "skip-unchanged", "skip-deadband", "blocked"]
 _SAME = 1e-6  # readings pass through register scaling; smaller differences are noise
 
 
@@ -100,8 +102,8 @@ class Plan:
     recovery: tuple[ZoneStart, ...] = ()  # optimal start decisions before a comfort mode
 
     def changes(self) -> list[PlannedAction]:
-        """Return the actions that would write."""
-        return [a for a in self.actions if a.status == "change"]
+        """Return the actions that would write (also those whose current value is unknown)."""
+        return [a for a in self.actions if a.status in ("change", "unreadable")]
 
     def to_json(self) -> dict[str, object]:
         """Return the plan as JSON-ready data."""
@@ -283,7 +285,7 @@ def _action(
         if abs(stepped - target) > _SAME:
             reason += f" (rounded to step {point.step:g}: {stepped:g})"
         target = stepped
-    status: Status = "change"
+    status: Status = "change" if current is not None else "unreadable"
     blocked: list[str] = []
     if current is not None and abs(current - target) < _SAME:
         status = "skip-unchanged"
@@ -311,7 +313,7 @@ def _action(
         status="blocked" if blocked else status,
         blocked_by=tuple(blocked),
     )
-    if vetoes is not None and status == "change":
+    if vetoes is not None and status in ("change", "unreadable"):
         vetoed = list(vetoes(action))
         if vetoed:
             action = replace(action, status="blocked", blocked_by=(*blocked, *vetoed))
