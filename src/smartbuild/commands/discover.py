@@ -106,10 +106,11 @@ class DiscoverCommand(click.Command):
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         """Return the transports' discover options, then this command's own."""
-        app = get_app()
-        cached = getattr(app, "_discover_specs", None)  # per invocation: plugins may differ
-        if cached is None:
-            cached = app._discover_specs = self._specs()  # type: ignore[attr-defined]
+        with ctx.scope(cleanup=False):  # click prints usage after a bad value outside any context
+            app = get_app()
+            cached = getattr(app, "_discover_specs", None)  # per invocation: plugins may differ
+            if cached is None:
+                cached = app._discover_specs = self._specs()  # type: ignore[attr-defined]
         self._fields = cached[1]
         return [*cached[0], *super().get_params(ctx)]
 
@@ -146,7 +147,7 @@ def discover(ctx: click.Context, save: bool, **flags: Any) -> None:
     out = app.output
     started = time.monotonic()
     if out.json_mode or not out.err.is_terminal:
-        app.run(lambda s: s.discover(plans, result))
+        app.run(lambda s: s.discover(plans, result, _debug(app)))
     else:
         app.run(lambda s: _with_live(app, s, plans, result))
     elapsed = time.monotonic() - started
@@ -176,6 +177,13 @@ def discover(ctx: click.Context, save: bool, **flags: Any) -> None:
         ctx.exit(int(ExitStatus.PARTIAL))
 
 
+def _debug(app: App) -> Any:
+    """Return the sink of a transport's -v details (escaped: they carry addresses)."""
+    from smartbuild.console import escape
+
+    return lambda text: app.output.debug(escape(text))
+
+
 async def _with_live(app: App, session: Any, plans: Any, result: Any) -> None:
     from rich.console import Group
     from rich.live import Live
@@ -191,7 +199,7 @@ async def _with_live(app: App, session: Any, plans: Any, result: Any) -> None:
         )
 
     with Live(render(), console=app.output.err, transient=True, refresh_per_second=8) as live:
-        task = asyncio.ensure_future(session.discover(plans, result))
+        task = asyncio.ensure_future(session.discover(plans, result, _debug(app)))
         while not task.done():
             live.update(render())
             await asyncio.sleep(0.125)

@@ -104,7 +104,7 @@ def raw_read(
 @click.command()
 @click.argument("target", metavar="HOST[:PORT]")
 @click.option("--unit", type=click.IntRange(0, 255), default=1, show_default=True, help="Unit id.")
-@click.option("--address", type=int, required=True, help="PDU address (or Modicon with --modicon).")
+@click.option("--address", type=int, help="PDU address (or Modicon with --modicon).")
 @click.option(
     "--modicon",
     is_flag=True,
@@ -124,15 +124,39 @@ def raw_read(
     show_default=True,
     help="Seconds to wait.",
 )
+@click.option(
+    "--infer", is_flag=True, help="Scan holding and input ranges and guess the register map."
+)
+@click.option("--range", "ranges", multiple=True, metavar="[TABLE:]A-B",
+              help="--infer: addresses to scan (repeatable; default 0-399 and holding:40000-40199).")  # fmt: skip
+@click.option("--reads", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="--infer: reads of the served registers (stability, counters).")  # fmt: skip
+@click.option("--interval", type=FiniteFloat(min=0, max=60), default=1.0, show_default=True,
+              help="--infer: seconds between reads.")  # fmt: skip
+@click.option("--max-requests", type=click.IntRange(10, 10_000), default=600, show_default=True,
+              help="--infer: request budget.")  # fmt: skip
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="--infer: write the proposed template YAML to this file.")  # fmt: skip
 def probe(
-    target: str, unit: int, address: int, modicon: bool, count: str, table: str, timeout: float
-) -> None:
-    """Decode registers in all four word orders, for undocumented register maps."""
+    target: str, unit: int, address: int | None, modicon: bool, count: str, table: str,
+    timeout: float, infer: bool, ranges: tuple[str, ...], reads: int, interval: float,
+    max_requests: int, output: str | None,
+) -> None:  # fmt: skip
+    """Decode registers in all four word orders, for undocumented register maps.
+
+    With --infer, scan holding and input ranges and propose a whole register map instead.
+    """
     from smartbuild.aio import run_sync
     from smartbuild.transports.modbus import codec as modbus_codec
     from smartbuild.transports.modbus.transport import ModbusExceptionResponse, quiet_pymodbus
 
     app = get_app()
+    if infer:
+        infer_map(app, target, unit, ranges, reads, interval, max_requests, timeout, output, None,
+                  table_view=True)  # fmt: skip
+        return
+    if address is None:
+        raise UsageError("probe needs --address (or --infer to scan a whole map)")
     quiet_pymodbus(app.output.verbosity)
     table, pdu = _table_and_pdu(table, address, modicon)
     if table not in ("holding", "input"):
@@ -177,3 +201,96 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def infer_map(
+    app: App, target: str, unit: int, ranges: tuple[str, ...], reads: int, interval: float,
+    max_requests: int, timeout: float, output: str | None, name: str | None, table_view: bool,
+) -> None:  # fmt: skip
+    """Scan a unit, infer its register map and write a proposed template (shared CLI body)."""
+    from pathlib import Path
+
+    from smartbuild.aio import run_sync
+    from smartbuild.transports.modbus.infer import confidence
+    from smartbuild.transports.modbus.infer_scan import (
+        ScanPlan,
+        infer_unit,
+        parse_ranges,
+        template_yaml,
+    )
+    from smartbuild.transports.modbus.transport import Link, quiet_pymodbus, split_host_port
+
+    quiet_pymodbus(app.output.verbosity)
+    host, port = split_host_port(target)
+    plan = ScanPlan(parse_ranges(list(ranges) or DEFAULT_RANGES), reads=reads, interval=interval,
+                    max_requests=max_requests)  # fmt: skip
+
+    def factory() -> Any:
+        from pymodbus.client import AsyncModbusTcpClient
+
+        return AsyncModbusTcpClient(host, port=port, timeout=timeout, retries=0, reconnect_delay=0)
+
+    async def go() -> Any:
+        link = Link(f"{host}:{port}", factory, connect_delay_s=0, pause_s=0)
+        try:
+            return await infer_unit(link, unit, plan)
+        finally:
+            link.close()
+
+    app.output.info(f"scanning {host}:{port} unit {unit}: {', '.join(list(ranges) or DEFAULT_RANGES)}, "
+                    f"{reads} reads, at most {max_requests} requests")  # fmt: skip
+    result = run_sync(go())
+    if result.error and not any(result.served.values()):
+        raise UnreachableError(f"{host}:{port} unit {unit}: {result.error}",
+                               hint="check the address, port and unit id")  # fmt: skip
+    if result.error:
+        app.output.warn(f"{host}:{port} unit {unit} stopped answering: {result.error}; "
+                        "the guesses below cover what was read before")  # fmt: skip
+    if not any(result.served.values()):
+        raise UnreachableError(
+            f"{host}:{port} unit {unit} served no register in the ranges scanned "
+            f"({result.requests} requests)",
+            hint="check the address and unit id, or widen --range",
+        )
+    slug = "".join(ch if ch.isalnum() else "-" for ch in f"{host}-{port}-u{unit}")
+    text = template_yaml(result, name or f"inferred-{slug}", f"Inferred map of {host}:{port} unit {unit}",
+                         f"{host}:{port} unit {unit}")  # fmt: skip
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        app.output.info(f"wrote {output}: {len(result.points)} points, {result.requests} requests")
+    points = [{"table": c.table, "address": c.address, "type": c.type, "word_order": c.order,
+               "scale": c.scale, "looks_like": c.quantity.name if c.quantity else None,
+               "unit": c.quantity.unit if c.quantity else None, "values": list(c.values),
+               "confidence": confidence(c), "notes": list(c.notes)} for c in result.points]  # fmt: skip
+    if app.output.json_mode:
+        app.output.emit_json({"target": f"{host}:{port}", "unit": unit, "requests": result.requests,
+                              "served": result.served, "points": points, "template": text})  # fmt: skip
+        return
+    if not table_view:
+        if not output:
+            click.echo(text, nl=False)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = Table(title=f"{host}:{port} unit {unit}: {len(points)} points proposed, "
+                      f"{result.requests} requests", title_justify="left")  # fmt: skip
+    for column in (
+        "table",
+        "address",
+        "type",
+        "order",
+        "scale",
+        "looks like",
+        "values",
+        "confidence",
+    ):
+        out.add_column(column)
+    for p in points:
+        shown = ", ".join(_fmt(v) for v in p["values"])
+        out.add_row(p["table"], str(p["address"]), p["type"], p["word_order"], f"{p['scale']:g}",
+                    escape(f"{p['looks_like']} ({p['unit'] or '-'})"), shown, f"{p['confidence']:.2f}")  # fmt: skip
+    app.output.print(out)
+
+
+DEFAULT_RANGES = ["0-399", "holding:40000-40199"]

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from smartbuild.cli import App, get_app
+from smartbuild.commands import FiniteFloat
 from smartbuild.complete import complete_template
 
 
@@ -128,3 +129,30 @@ def validate_templates(files: tuple[Path, ...]) -> None:
             app.output.error(str(problem))
     if problems:
         click.get_current_context().exit(int(ExitStatus.USAGE))
+
+
+@templates.command("infer")
+@click.argument("target", metavar="HOST[:PORT]")
+@click.option("--unit", type=click.IntRange(0, 255), default=1, show_default=True, help="Unit id.")
+@click.option("--range", "ranges", multiple=True, metavar="[TABLE:]A-B",
+              help="Addresses to scan (repeatable; default 0-399 and holding:40000-40199).")  # fmt: skip
+@click.option("--reads", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Reads of the served registers (stability, counters).")  # fmt: skip
+@click.option("--interval", type=FiniteFloat(min=0, max=60), default=1.0, show_default=True,
+              help="Seconds between reads.")  # fmt: skip
+@click.option("--max-requests", type=click.IntRange(10, 10_000), default=600, show_default=True,
+              help="Request budget.")  # fmt: skip
+@click.option("--timeout", type=FiniteFloat(min=0.01, max=60), default=1.0, show_default=True,
+              help="Seconds to wait per request.")  # fmt: skip
+@click.option("--name", help="Template name (default: inferred-HOST-PORT-uUNIT).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write the YAML here instead of stdout.")  # fmt: skip
+def infer_template(
+    target: str, unit: int, ranges: tuple[str, ...], reads: int, interval: float,
+    max_requests: int, timeout: float, name: str | None, output: str | None,
+) -> None:  # fmt: skip
+    """Scan a Modbus TCP unit and propose a template for it (YAML, a confidence per point)."""
+    from smartbuild.commands.modbus_tools import infer_map
+
+    infer_map(get_app(), target, unit, ranges, reads, interval, max_requests, timeout, output,
+              name, table_view=False)  # fmt: skip

@@ -66,8 +66,10 @@ class Discovery:
         registry: Registry,
         identify: Callable[[Candidate, Mapping[str, Template]], Any],
         result: DiscoveryResult | None = None,
+        debug: Callable[[str], None] | None = None,
     ) -> None:
         self.registry = registry
+        self.debug = debug or (lambda text: None)
         self.templates = registry.template_values()
         self._identify = identify
         self.result = result or DiscoveryResult()
@@ -107,7 +109,7 @@ class Discovery:
             def progress(text: str) -> None:
                 self.result.progress[name] = text
 
-            context = DiscoverContext(self.templates, progress)
+            context = DiscoverContext(self.templates, progress, debug=self.debug)
             try:
                 await conns.transport(name).discover(options, context, self.add)
             except SafetyRefusal as error:

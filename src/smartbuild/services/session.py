@@ -237,7 +237,10 @@ class Session:
         return plans
 
     async def discover(
-        self, plans: Mapping[str, DiscoverOptions], result: DiscoveryResult | None = None
+        self,
+        plans: Mapping[str, DiscoverOptions],
+        result: DiscoveryResult | None = None,
+        debug: Callable[[str], None] | None = None,
     ) -> DiscoveryResult:
         """Run discovery on every planned transport; identify and merge what it finds."""
         from smartbuild.services.discovery import Discovery
@@ -245,7 +248,7 @@ class Session:
         def identify(candidate: Any, templates: Any) -> Any:
             return self.pm.hook.identify_device(candidate=candidate, templates=templates)
 
-        return await Discovery(self.registry, identify, result).run(self.conns, plans)
+        return await Discovery(self.registry, identify, result, debug).run(self.conns, plans)
 
     async def read(self, requests: Sequence[tuple[Device, Sequence[str]]]) -> ReadResult:
         """Read several devices concurrently."""

@@ -120,6 +120,7 @@ class DiscoverContext:
     templates: Mapping[str, Template]  # every template the session knows, by name
     progress: Callable[[str], None] = lambda text: None
     stop: asyncio.Event | None = None  # set by the caller to end an open-ended discovery early
+    debug: Callable[[str], None] = lambda text: None  # details for -v (timeouts, sweep figures)
 
 
 class Transport:

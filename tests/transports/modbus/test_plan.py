@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from functools import cache
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -274,3 +276,53 @@ def test_split_window_without_gaps_isolates_spans_then_gives_up() -> None:
     assert split_window(split.requests[0]) == WindowSplit((), ())
     with pytest.raises(UsageError, match="carries its spans"):
         split_window(ReadRequest("holding", 0, 2, ("a",)))
+
+
+def _brute_cost(spans: list[Span], max_gap: int, limit: int, cost: Any) -> float:
+    """Return the least total cost over every way of cutting start-sorted spans into windows."""
+    ordered = sorted(spans, key=lambda s: (s.address, s.end))
+    best = float("inf")
+    n = len(ordered)
+    for mask in range(1 << max(0, n - 1)):  # bit i set: cut between span i and i + 1
+        total, group = 0.0, [ordered[0]]
+        ok = True
+        for i in range(1, n + 1):
+            if i == n or mask >> (i - 1) & 1:
+                lo = group[0].address
+                hi = max(s.end for s in group)
+                reach = group[0].end
+                for s in group[1:]:
+                    ok &= s.address - reach <= max_gap
+                    reach = max(reach, s.end)
+                ok &= hi - lo <= limit
+                total += cost("holding", hi - lo)
+                if i < n:
+                    group = [ordered[i]]
+            else:
+                group.append(ordered[i])
+        if ok:
+            best = min(best, total)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_planning_by_cost_matches_an_exhaustive_search(seed: int) -> None:
+    from smartbuild.transports.modbus.timing import read_time
+
+    rng = random.Random(seed)
+    spans, address = [], rng.randrange(0, 20)
+    for i in range(rng.randint(1, 9)):
+        size = rng.choice([1, 1, 2, 2, 4])
+        spans.append(Span(f"p{i}", "holding", address, size))
+        address += size + rng.choice([0, 1, 3, 8, 15, 30])
+    max_gap, limit = rng.choice([5, 20, 40]), rng.choice([10, 30, 125])
+
+    def cost(table: str, count: int) -> float:
+        return read_time(table, count, 19200) + 0.001
+
+    requests = plan_reads(spans, max_gap, max_registers=limit, cost=cost)
+    assert sorted(k for r in requests for k in r.keys) == sorted(s.key for s in spans)
+    total = sum(cost(r.table, r.count) for r in requests)
+    assert total == pytest.approx(_brute_cost(spans, max_gap, limit, cost))
+    fewest = plan_reads(spans, max_gap, max_registers=limit)
+    assert total <= sum(cost(r.table, r.count) for r in fewest) + 1e-12

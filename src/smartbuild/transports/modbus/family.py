@@ -132,6 +132,16 @@ _TIMEOUT = OptionSpec(
 )  # fmt: skip
 
 
+_FACTOR = OptionSpec(
+    ("--timeout-factor",), "Modbus: after the first answer, timeout = factor x round trip (0: fixed).",
+    type=float, range=(0, 100), show_default=True,
+)  # fmt: skip
+_FLOOR = OptionSpec(
+    ("--timeout-floor",), "Modbus: smallest adaptive timeout (s; default: from the baud rate, TCP 20 ms).",
+    type=float, range=(0.001, 60),
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ModbusTcpOptions(DiscoverOptions):
     """A bounded sweep of hosts, then of unit ids on each host that listens."""
@@ -148,6 +158,14 @@ class ModbusTcpOptions(DiscoverOptions):
     concurrency: int = option(64, spec=OptionSpec(
         ("--concurrency",), "Modbus hosts probed at once.", type=int, range=(1, 1024),
         show_default=True))  # fmt: skip
+    sweep_concurrency: int = option(256, spec=OptionSpec(
+        ("--sweep-concurrency",), "Modbus TCP connects in flight (within the open-file limit).",
+        type=int, range=(1, 65536), show_default=True))  # fmt: skip
+    connect_timeout: float | None = option(None, spec=OptionSpec(
+        ("--connect-timeout",), "Modbus TCP connect timeout (s; default: --timeout, at least 0.2).",
+        type=float, range=(0.01, 60)))  # fmt: skip
+    timeout_factor: float = option(3.0, spec=_FACTOR)
+    timeout_floor: float | None = option(None, spec=_FLOOR)
     yes: bool = option(False, spec=OptionSpec(
         ("--yes", "-y"), "Allow sweeping more than a /16 of addresses.", is_flag=True))  # fmt: skip
 
@@ -185,6 +203,8 @@ class ModbusRtuOptions(DiscoverOptions):
     parity: str = option("E", spec=OptionSpec(
         ("--parity",), "RTU parity.", type=("N", "E", "O"), show_default=True))  # fmt: skip
     timeout: float | None = option(None, spec=_TIMEOUT)
+    timeout_factor: float = option(3.0, spec=_FACTOR)
+    timeout_floor: float | None = option(None, spec=_FLOOR)
 
     def __post_init__(self) -> None:
         if isinstance(self.units, str):
@@ -203,5 +223,9 @@ def follow_tcp(addresses: Sequence[str], asked: DiscoverOptions | None) -> Modbu
         port=base.port,
         timeout=base.timeout,
         concurrency=base.concurrency,
+        sweep_concurrency=base.sweep_concurrency,
+        connect_timeout=base.connect_timeout,
+        timeout_factor=base.timeout_factor,
+        timeout_floor=base.timeout_floor,
         yes=base.yes,
     )

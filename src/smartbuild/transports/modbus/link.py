@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from smartbuild.transports.modbus.timing import AdaptiveTimeout, frames_of
+
 EXCEPTION_NAMES = {
     1: "illegal function",
     2: "illegal data address",
@@ -89,9 +91,17 @@ class Link:
         connect_delay_s: float,
         pause_s: float,
         label: str | None = None,
+        timing: AdaptiveTimeout | None = None,
+        tolerate_silence: bool = False,
     ) -> None:
         self.key = key
         self.label = key if label is None else label  # what messages show
+        #: Per-request timeouts learned from answers; None keeps the client's own timeout.
+        self.timing = timing
+        # A unit sweep meets many silent ids in a row: pymodbus would drop the connection.
+        self.tolerate_silence = tolerate_silence
+        #: Unit ids that have answered on this link (they earn a retry when silent).
+        self.answered: set[int] = set()
         self._make_client = make_client
         self.client: Any = None
         self.lock = asyncio.Lock()
@@ -105,6 +115,8 @@ class Link:
             return
         if self.client is None:
             self.client = self._make_client()
+        if self.timing is not None:  # the connect timeout is the client's one timeout setting
+            self.client.ctx.comm_params.timeout_connect = self.timing.settings.initial
         try:
             ok = await self.client.connect()
         except _line_setting_errors() as error:
@@ -139,7 +151,7 @@ class Link:
                     ctx: Any = getattr(self.client, "ctx", None)
                     if ctx is not None:
                         retries, ctx.retries = ctx.retries, 0
-                response = await getattr(self.client, function)(*args, **kwargs)
+                response = await self._send(function, args, kwargs)
             except (ConnectionException, ModbusIOException, OSError, asyncio.TimeoutError) as error:
                 text = _describe(error)
                 if self.client is not None and not self.client.connected:
@@ -158,11 +170,35 @@ class Link:
             )
         return response
 
+    async def _send(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.timing is None:
+            return await getattr(self.client, function)(*args, **kwargs)
+        ctx = self.client.ctx
+        if self.tolerate_silence:
+            ctx.count_until_disconnect = ctx.max_until_disconnect
+        sizes = frames_of(function, kwargs, args)
+        ctx.comm_params.timeout_connect = self.timing.timeout(*sizes)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        response = await getattr(self.client, function)(*args, **kwargs)
+        if not response.isError() and function in READ_FUNCTIONS.values():
+            self.timing.observe(loop.time() - start, *_actual(function, response, sizes))
+        elif response.isError():
+            self.timing.observe(loop.time() - start, sizes[0], 5)
+        return response
+
     def close(self) -> None:
         """Close the client."""
         if self.client is not None:
             self.client.close()
             self.client = None
+
+
+def _actual(function: str, response: Any, sizes: tuple[int, int]) -> tuple[int, int]:
+    """Return the frame sizes of an answered read (the response's real length)."""
+    if function in ("read_holding_registers", "read_input_registers"):
+        return sizes[0], 5 + 2 * len(response.registers)
+    return sizes
 
 
 def _line_setting_errors() -> tuple[type[BaseException], ...]:

@@ -49,11 +49,22 @@ next request fit that one. Drop (c), e.g. minimise RTU bus time, where a request
 about 20 character times of overhead and a bridged register 2, and the count is no longer
 the objective: pick ``max_gap`` accordingly (about 10 registers breaks even on RTU) or plan
 with a weighted dynamic programme instead.
+
+Planning by cost (RTU wire time)
+--------------------------------
+``plan_reads(..., cost=f)`` does the latter: ``f(table, count)`` is the price of one request
+reading ``count`` registers or bits (on RTU: both frames, their 3.5-character gaps and the
+device's turnaround; see ``timing.read_time``). Inside a segment, spans sorted by start are
+split into consecutive groups, one request each, by a dynamic programme over the split points
+(``best[j] = min best[i] + f(width of spans i..j-1)`` over windows within the limit); an
+optimal plan always exists among consecutive groupings, since two requests that interleave
+can swap spans without growing either window. Bridging stays bounded by ``max_gap`` and the
+no-bridge ranges: the programme only decides where bridging pays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -64,6 +75,7 @@ TABLES: tuple[Table, ...] = ("holding", "input", "coil", "discrete")
 MAX_REGISTERS = 125  # FC3/FC4, Modbus application protocol 6.3/6.4
 MAX_BITS = 2000  # FC1/FC2
 ADDRESS_SPACE = 0x10000
+Cost = Callable[[str, int], float]  # (table, registers or bits read) -> price of one request
 
 
 @dataclass(frozen=True)
@@ -205,6 +217,29 @@ def _windows(segment: list[Span], limit: int) -> list[list[Span]]:
     return windows
 
 
+def _cheapest(segment: list[Span], limit: int, table: Table, cost: Cost) -> list[list[Span]]:
+    """Split start-sorted spans into consecutive windows of least total cost (DP)."""
+    n = len(segment)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        hi = 0
+        for i in range(j - 1, -1, -1):  # the window holds spans i..j-1
+            hi = max(hi, segment[i].end)
+            width = hi - segment[i].address
+            if width > limit:
+                break
+            price = best[i] + cost(table, width)
+            if price < best[j]:
+                best[j], cut[j] = price, i
+    windows: list[list[Span]] = []
+    j = n
+    while j:
+        windows.append(segment[cut[j] : j])
+        j = cut[j]
+    return windows[::-1]
+
+
 def _request(table: Table, spans: Sequence[Span]) -> ReadRequest:
     lo = min(sp.address for sp in spans)
     hi = max(sp.end for sp in spans)
@@ -219,8 +254,9 @@ def plan_reads(
     no_bridge: Collection[AddressRange] = (),
     max_registers: int = MAX_REGISTERS,
     max_bits: int = MAX_BITS,
+    cost: Cost | None = None,
 ) -> list[ReadRequest]:
-    """Return the fewest read requests that cover every span of one unit.
+    """Return the fewest read requests (or, with ``cost``, the cheapest) covering every span.
 
     Requests come out ordered by table (holding, input, coil, discrete) and address.
     Raises UsageError for duplicate keys, spans outside the address space or spans longer
@@ -237,7 +273,11 @@ def plan_reads(
         mine = sorted((sp for sp in items if sp.table == table), key=lambda s: (s.address, s.end))
         limit = limit_for(table, max_registers, max_bits)
         for segment in _segments(mine, max_gap, no_bridge):
-            out.extend(_request(table, window) for window in _windows(segment, limit))
+            if cost is None:
+                windows = _windows(segment, limit)
+            else:
+                windows = _cheapest(segment, limit, table, cost)
+            out.extend(_request(table, window) for window in windows)
     out.sort(key=lambda r: (TABLES.index(r.table), r.address, r.count))
     return out
 

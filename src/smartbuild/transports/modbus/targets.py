@@ -2,7 +2,9 @@
 
 A target is a host (IP address or name), ``host:port``, ``[v6]:port``, a range (10.0.0.5-40 or
 10.0.0.5-10.0.0.40) or a CIDR block. Anything that cannot name a device is a usage error that
-says why, before a packet is sent.
+says why, before a packet is sent. A sweep takes its addresses from ``iter_targets``, one at a
+time: a /16 is 65,536 addresses and is never held in memory; an address two targets share is
+swept once.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from smartbuild.errors import UsageError
+
+MAX_ADDRESSES = 65_536  # a /16; more needs --yes
 
 HINT = "write HOST[:PORT] with a port of 1-65535, e.g. 192.0.2.10:502"
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -90,6 +95,73 @@ def expand_targets(targets: list[str], default_port: int) -> list[tuple[str, int
     for target in targets:
         out.extend(_expand(target.strip(), default_port))
     return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class Block:
+    """The addresses of one range or CIDR target, as an interval of integers, and its port."""
+
+    first: int
+    last: int
+    port: int
+    version: int
+
+    def covers(self, value: int, port: int, version: int) -> bool:
+        """Return whether this block includes address ``value`` on ``port``."""
+        return (port, version) == (self.port, self.version) and self.first <= value <= self.last
+
+
+def _block(target: str, default_port: int) -> Block:
+    host, port = target, default_port
+    if target.count(":") == 1:
+        host, port_text = target.split(":")
+        port = _port(target, port_text)
+    try:
+        if "/" in host:
+            network = ipaddress.ip_network(host, strict=False)
+            first, last = int(network.network_address), int(network.broadcast_address)
+            if network.num_addresses > 2:  # leave out the network and broadcast addresses
+                first, last = first + 1, last - 1
+            return Block(first, last, port, network.version)
+        start, end = host.split("-", 1)
+        low = ipaddress.ip_address(start)
+        if "." not in end and ":" not in end:
+            high = ipaddress.ip_address(start.rsplit(".", 1)[0] + "." + end)
+        else:
+            high = ipaddress.ip_address(end)
+    except ValueError as error:
+        raise UsageError(f"invalid target {target!r}: {error}", hint=HINT) from None
+    if int(high) < int(low):
+        raise UsageError(f"invalid range {host!r}: the end is before the start")
+    return Block(int(low), int(high), port, low.version)
+
+
+def iter_targets(targets: list[str], default_port: int) -> Iterator[tuple[str, int]]:
+    """Yield each (host, port) of the targets once, lazily, in the order they give them."""
+    hosts: set[tuple[str, int]] = set()
+    parsed: list[Block | tuple[str, int]] = []
+    for target in (t.strip() for t in targets):  # every target checked before the first yield
+        if _is_block(target):
+            parsed.append(_block(target, default_port))
+            continue
+        host, port = parse_target(target, default_port)
+        try:  # an address is a block of one, so a range covering it is not swept twice
+            address = ipaddress.ip_address(host)
+            parsed.append(Block(int(address), int(address), port, address.version))
+        except ValueError:
+            parsed.append((host, port))
+    for index, item in enumerate(parsed):
+        if not isinstance(item, Block):
+            if item not in hosts:
+                hosts.add(item)
+                yield item
+            continue
+        earlier = [b for b in parsed[:index] if isinstance(b, Block)]
+        make = ipaddress.IPv4Address if item.version == 4 else ipaddress.IPv6Address
+        for value in range(item.first, item.last + 1):
+            if any(b.covers(value, item.port, item.version) for b in earlier):
+                continue
+            yield str(make(value)), item.port
 
 
 def count_addresses(targets: list[str]) -> int:

@@ -143,6 +143,10 @@ class ModbusTransport(Transport):
             )
         return self.links[key]
 
+    def plan_cost(self, device: Device) -> Callable[[str, int], float] | None:
+        """Return the price of one read for the planner (None: fewest requests)."""
+        return None
+
     def unit(self, device: Device) -> int:
         """Return the unit id of a device (1 when the site does not say)."""
         return device.spec.unit if device.spec.unit is not None else 1
@@ -170,6 +174,7 @@ class ModbusTransport(Transport):
             device.setting("max_gap"),
             no_bridge=learned,
             max_registers=template.defaults.max_read_registers,
+            cost=self.plan_cost(device),
         )
         words: dict[str, list[Any]] = {}
         errors: dict[str, str] = {}
@@ -337,7 +342,7 @@ class ModbusTransport(Transport):
         from smartbuild.transports.modbus.discovery import discover
 
         settings = {**dataclasses.asdict(options), "templates": context.templates,
-                    "progress": context.progress}  # fmt: skip
+                    "progress": context.progress, "debug": context.debug}  # fmt: skip
         if settings.get("timeout") is None:  # a serial bus answers fast or not at all
             settings["timeout"] = 0.2 if self.name == "modbus-rtu" else 0.5
         await discover(self, settings, found)
@@ -413,6 +418,17 @@ class ModbusRtuTransport(ModbusTransport):
     def link_key(self, device: Device) -> str:
         """Return the serial port path."""
         return reveal_text(device.spec.address)
+
+    def plan_cost(self, device: Device) -> Callable[[str, int], float] | None:
+        """Return the bus time of one read: frames, gaps and the device's turnaround."""
+        from smartbuild.transports.modbus.timing import PLAN_TURNAROUND_S, read_time
+
+        baud = device.spec.serial.baudrate if device.spec.serial else 9600
+
+        def cost(table: str, count: int) -> float:
+            return read_time(table, count, baud) + PLAN_TURNAROUND_S
+
+        return cost
 
     def make_client(self, device: Device) -> Callable[[], Any]:
         """Return a factory of an AsyncModbusSerialClient, after checking the port."""

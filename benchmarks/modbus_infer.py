@@ -1,0 +1,144 @@
+"""P10: register-map inference on every shipped Modbus template, with the template hidden.
+
+Each shipped Modbus template is served by the simulator's point map (`SimBuilding.tables`:
+values from the building's physics and fallbacks, encoded by `sim.peers.pointmap`) as one unit
+of a pymodbus server with no identity; the building advances 60 s of simulated time every
+0.2 s and the new values are pushed, as `smartbuild sim` does. Inference scans the same ranges
+for every device (0-399 of both tables and holding 40000-40199, the SunSpec base) and reads
+3 times, through the code behind `smartbuild templates infer`.
+
+Figures: share of the templates' holding/input points found at the right address; with the
+right type too; with the right word order too (32/64-bit points); with the right scale too
+(W/kW and Wh/kWh taken as the same quantity). Requests per device are bounded by the budget.
+Target: at least 50 % of points right in address, type, word order and scale, over all
+templates and over the templates without a SunSpec chain; every device within the budget.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/modbus_infer.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from smartbuild.sim.building.binding import SimDevice
+from smartbuild.sim.building.site import SimBuilding, modbus_templates
+from smartbuild.sim.peers.modbus_farm import ModbusFarm, ServerSpec, SimUnit, loopback_hosts
+from smartbuild.transports.modbus.infer_scan import ScanPlan, infer_unit, parse_ranges
+from smartbuild.transports.modbus.link import Link
+
+PLAN = ScanPlan(parse_ranges(["0-399", "holding:40000-40199"]), reads=3, interval=0.3)
+KILO = {"kW": 1000.0, "kWh": 1000.0, "kvar": 1000.0, "kVA": 1000.0}
+
+
+def judge(template: Any, points: list[Any]) -> dict[str, int]:
+    """Count the template's register points found right, criterion by criterion."""
+    found = {(c.table, c.address): c for c in points}
+    counts = {"points": 0, "address": 0, "type": 0, "order": 0, "scale": 0}
+    for spec in template.points.values():
+        if spec.table not in ("holding", "input") or spec.type in ("string", "bits"):
+            continue
+        if spec.bit is not None:
+            continue
+        counts["points"] += 1
+        c = found.get((spec.table, template.pdu_address(spec)))
+        if c is None:
+            continue
+        counts["address"] += 1
+        if c.type != spec.type:
+            continue
+        counts["type"] += 1
+        if spec.register_count() > 1 and c.order != template.word_order(spec):
+            continue
+        counts["order"] += 1
+        wanted = spec.scale * KILO.get(spec.unit or "", 1.0)
+        sf = spec.sf is not None  # a SunSpec scale factor lives in another register
+        if sf or abs(c.scale - wanted) <= 1e-9 * wanted or abs(c.scale - spec.scale) <= 1e-9:
+            counts["scale"] += 1
+    return counts
+
+
+async def run() -> int:
+    """Serve every template, infer each map, print the figures; return the exit status."""
+    templates = {n: t for n, t in modbus_templates().items() if t.transport == "modbus"}
+    hosts = loopback_hosts(len(templates), first="127.83.1.1")
+    building = SimBuilding.create(2, hosts=hosts, templates=templates)
+    devices = [SimDevice(f"d{i}", t, "modbus-tcp", f"{h}:0", 1)
+               for i, (h, t) in enumerate(zip(hosts, templates.values(), strict=True))]  # fmt: skip
+    async with ModbusFarm(port=0) as farm:
+        endpoints = []
+        for host, dev in zip(hosts, devices, strict=True):
+            tables = building.tables(dev)
+            unit = SimUnit(1, holding=tables["holding"], input=tables["input"])
+            endpoints.append(await farm.add_server(ServerSpec(host, [unit], port=0)))
+
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(0.2)
+                building.advance(60)
+                for (host, port), dev in zip(endpoints, devices, strict=True):
+                    for table, regs in building.tables(dev).items():
+                        if table in ("holding", "input") and regs:
+                            lo = min(regs)
+                            block = [int(regs.get(a, 0)) for a in range(lo, max(regs) + 1)]
+                            await farm.set_registers(host, port, 1, table, lo, block)
+
+        async def infer(host: str, port: int) -> Any:
+            def factory() -> Any:
+                from pymodbus.client import AsyncModbusTcpClient
+
+                return AsyncModbusTcpClient(host, port=port, timeout=1, retries=0)
+
+            link = Link(f"{host}:{port}", factory, connect_delay_s=0, pause_s=0)
+            try:
+                return await infer_unit(link, 1, PLAN)
+            finally:
+                link.close()
+
+        ticker = asyncio.create_task(tick())
+        try:
+            results = await asyncio.gather(*(infer(h, p) for h, p in endpoints))
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+    totals = {"points": 0, "address": 0, "type": 0, "order": 0, "scale": 0}
+    plain = {"points": 0, "scale": 0}  # the templates without a SunSpec model chain
+    over_budget = 0
+    for dev, result in zip(devices, results, strict=True):
+        counts = judge(dev.template, result.points)
+        for key, n in counts.items():
+            totals[key] += n
+        if not dev.template.template.startswith("sunspec"):
+            plain["points"] += counts["points"]
+            plain["scale"] += counts["scale"]
+        over_budget += result.requests > PLAN.max_requests
+        n = max(1, counts["points"])
+        print(f"P10 {dev.template.template:18} {counts['points']:3} points: address "
+              f"{counts['address'] / n:4.0%}, all right {counts['scale'] / n:4.0%}; "
+              f"{len(result.points)} proposed, {result.requests} requests")  # fmt: skip
+    n = max(1, totals["points"])
+    print(f"P10 all {len(devices)} templates, {totals['points']} points: right address "
+          f"{totals['address'] / n:.0%}, + type {totals['type'] / n:.0%}, + word order "
+          f"{totals['order'] / n:.0%}, + scale {totals['scale'] / n:.0%} (target >= 50 %); "
+          f"budget {PLAN.max_requests} requests per device, {over_budget} over")  # fmt: skip
+    print(f"P10 without the SunSpec templates (whose map the device describes itself): "
+          f"{plain['scale']}/{plain['points']} = {plain['scale'] / max(1, plain['points']):.0%} all right")  # fmt: skip
+    plain_share = plain["scale"] / max(1, plain["points"])
+    return 0 if totals["scale"] / n >= 0.5 and plain_share >= 0.5 and not over_budget else 1
+
+
+def main() -> int:
+    """Run P10."""
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
