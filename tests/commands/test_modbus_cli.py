@@ -326,7 +326,8 @@ def test_rtu_bus_with_two_units_through_the_cli(
         # unit 2: two reads, then the write's read before, read back and read after settling
         assert (stats.reads(unit=1), stats.reads(unit=2), stats.writes(unit=2)) == (1, 5, 1)
         disc = ok(run("--json", "discover", "--rtu", bridge.path_b, "--baud", "19200",
-                      "--parity", "N", "--units", "1-3", "--timeout", "0.1"))  # fmt: skip
+                      "--parity", "N", "--units", "1-3", "--timeout", "0.1",
+                      "--timeout-floor", "0.1"))  # fmt: skip
         assert {(c["unit"], c["template"], c["serial"]["baudrate"]) for c in json.loads(disc.stdout)["candidates"]} == {
             (1, "acme-co2-100", 19200), (2, "acme-hp-50", 19200),
         }  # fmt: skip

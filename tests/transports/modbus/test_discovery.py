@@ -47,7 +47,8 @@ def test_an_rtu_sweep_sends_one_request_per_silent_id_and_learns_its_timeout() -
             timings: dict[str, AdaptiveTimeout] = {}
             said: list[str] = []
             options = {"ports": [bridge.path_b], "bauds": [19200], "parity": "N",
-                       "units": [1, 2, 3, 4, 5, 6, 7], "timeout": 0.3, "timings": timings,
+                       "units": [1, 2, 3, 4, 5, 6, 7], "timeout": 0.5, "timings": timings,
+                       "timeout_floor": 0.25,  # a loaded test machine must not miss unit 6
                        "debug": said.append, "templates": {}}  # fmt: skip
             await discover(ModbusRtuTransport(), options, found.append)
             return found, farm.stats(bridge.path_a, 0), next(iter(timings.values())), said
@@ -55,8 +56,7 @@ def test_an_rtu_sweep_sends_one_request_per_silent_id_and_learns_its_timeout() -
     found, stats, timing, said = asyncio.run(go())
     assert sorted(c.unit for c in found) == [1, 6]
     assert [stats.total(u) for u in (2, 3, 4, 5, 7)] == [1, 1, 1, 1, 1]  # no retries
-    assert timing.learned and timing.timeout(8, 7) < 0.3
-    assert timing.timeout(8, 7) >= timing.floor() > frame_time(8, 19200) + frame_time(7, 19200)
+    assert timing.learned and timing.timeout(8, 7) == 0.25  # the floor, under the initial 0.5
     assert any("adaptive timeout" in line and "k=3" in line for line in said), said
 
 
@@ -143,17 +143,18 @@ def test_adaptive_timeouts_follow_the_rules() -> None:
     rtu = AdaptiveTimeout(TimeoutSettings(initial=0.5, k=3, baudrate=19200))
     assert rtu.timeout() == 0.5 and "no answer seen yet" in rtu.describe()
     wire = frame_time(8, 19200) + frame_time(7, 19200)
-    rtu.observe(wire + 0.002)
-    assert rtu.timeout() == pytest.approx(3 * (wire + 0.002))
+    rtu.observe(wire + 0.005)
+    assert rtu.timeout() == pytest.approx(3 * (wire + 0.005))
     assert rtu.timeout(8, 256) > rtu.timeout(8, 7)  # a long answer takes longer on the wire
     rtu.observe(wire)  # the largest recent turnaround counts
-    assert rtu.turnaround == pytest.approx(0.002)
+    assert rtu.turnaround == pytest.approx(0.005)
     fast = AdaptiveTimeout(TimeoutSettings(initial=0.5, k=1.5, baudrate=19200))
     fast.observe(wire)
     assert fast.timeout() == pytest.approx(fast.floor())  # never under the floor
+    assert fast.floor() == pytest.approx(wire + 20 * 11 / 19200 + 0.02)
     tcp = AdaptiveTimeout(TimeoutSettings(initial=0.5, k=3))
     tcp.observe(0.001)
-    assert tcp.timeout(8, 7) == 0.02 and tcp.timeout(8, 256) == 0.5  # FC43 behind a gateway
+    assert tcp.timeout(8, 7) == 0.1 and tcp.timeout(8, 256) == 0.5  # FC43 behind a gateway
     fixed = AdaptiveTimeout(TimeoutSettings(initial=0.5, k=0))
     fixed.observe(0.001)
     assert fixed.timeout() == 0.5

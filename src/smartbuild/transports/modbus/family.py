@@ -137,7 +137,7 @@ _FACTOR = OptionSpec(
     type=float, range=(0, 100), show_default=True,
 )  # fmt: skip
 _FLOOR = OptionSpec(
-    ("--timeout-floor",), "Modbus: smallest adaptive timeout (s; default: from the baud rate, TCP 20 ms).",
+    ("--timeout-floor",), "Modbus: smallest adaptive timeout (s; default: from the baud rate, TCP 100 ms).",
     type=float, range=(0.001, 60),
 )  # fmt: skip
 

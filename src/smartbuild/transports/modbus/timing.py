@@ -8,7 +8,8 @@ bus is therefore at least the request frame plus the response frame; what a devi
 ``AdaptiveTimeout`` starts with the configured timeout. After the first answer on a link it
 uses ``max(floor, k x expected round trip)``, where the expected round trip is the frames' wire
 time plus the largest turnaround seen lately, and the floor is the wire time plus 20 character
-times on RTU (a device cannot answer faster than the bytes take) or 20 ms on TCP.
+times and 20 ms of host latency on RTU (a device cannot answer faster than the bytes take) or 100 ms on TCP (network
+and host jitter: a present unit missed costs more than a silent one waited for).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from collections import deque
 from dataclasses import dataclass
 
 BITS_PER_CHAR = 11
-TCP_FLOOR_S = 0.02
+TCP_FLOOR_S = 0.1
 RTU_SLACK_CHARS = 20  # turnaround allowance in the RTU floor
+RTU_HOST_SLACK_S = 0.02  # USB serial adapters and the host add latency (FTDI: up to 16 ms)
 DEFAULT_K = 3.0
 PLAN_TURNAROUND_S = 0.001  # what the RTU read planner charges per request for device turnaround
 
@@ -59,7 +61,7 @@ class TimeoutSettings:
 
     initial: float = 0.5
     k: float = DEFAULT_K  # 0 turns adaptation off: every request waits ``initial``
-    floor: float | None = None  # seconds; None: derived from the baud rate (RTU) or 20 ms (TCP)
+    floor: float | None = None  # seconds; None: derived from the baud rate (RTU) or 100 ms (TCP)
     baudrate: int | None = None  # RTU only
     bits_per_char: int = BITS_PER_CHAR
 
@@ -96,7 +98,7 @@ class AdaptiveTimeout:
         if s.floor is not None:
             return s.floor
         if s.baudrate:
-            slack = RTU_SLACK_CHARS * char_time(s.baudrate, s.bits_per_char)
+            slack = RTU_SLACK_CHARS * char_time(s.baudrate, s.bits_per_char) + RTU_HOST_SLACK_S
             return self.wire(request_bytes, response_bytes) + slack
         return TCP_FLOOR_S
 
