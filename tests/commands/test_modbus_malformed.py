@@ -29,10 +29,8 @@ def broken_body(mode: str, fc: int) -> bytes:
     return bytes([fc ^ 0x01, 2, 0, 1])  # an answer to another function
 
 
-@pytest.fixture(params=["short", "garbage", "wrong-function"])
-def broken_device(request, tmp_path):
-    mode = request.param
-    lt = LoopThread()
+def handler(mode: str):
+    """Return a raw Modbus TCP connection handler that answers every request broken this way."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -45,7 +43,13 @@ def broken_device(request, tmp_path):
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
-    server = lt.run(asyncio.start_server(handle, HOST, 0))
+    return handle
+
+
+@pytest.fixture(params=["short", "garbage", "wrong-function"])
+def broken_device(request, tmp_path):
+    lt = LoopThread()
+    server = lt.run(asyncio.start_server(handler(request.param), HOST, 0))
     port = server.sockets[0].getsockname()[1]
     site = tmp_path / "site.yaml"
     site.write_text(
@@ -90,21 +94,6 @@ def broken_peers():
     """One raw peer per broken mode on the loopback; yields their host:port addresses."""
     lt = LoopThread()
     servers = []
-
-    def handler(mode: str):
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                while True:
-                    tid, _pid, length, unit = struct.unpack(">HHHB", await reader.readexactly(7))
-                    pdu = await reader.readexactly(length - 1)
-                    body = broken_body(mode, pdu[0])
-                    writer.write(struct.pack(">HHHB", tid, 0, len(body) + 1, unit) + body)
-                    await writer.drain()
-            except (asyncio.IncompleteReadError, ConnectionError):
-                writer.close()
-
-        return handle
-
     addresses = []
     for mode in ("short", "garbage", "wrong-function"):
         server = lt.run(asyncio.start_server(handler(mode), HOST, 0))
