@@ -111,3 +111,25 @@ def test_write_takes_values_with_units_and_refuses_a_decimal_comma(run, site):
     assert comma.exit_code == 2 and "write '21.5'" in comma.stderr
     wrong = run("--site", str(path), "write", "th", "setpoint", "21 ppm", "--yes")
     assert wrong.exit_code == 2, wrong.output
+
+
+def test_a_reader_closing_the_pipe_is_not_an_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from smartbuild.journal import open_journal
+    from smartbuild.model.events import Event, run_started
+
+    journal = open_journal(tmp_path / "home")
+    journal.record(run_started("r1", "write th setpoint 22"))
+    for i in range(3000):  # more than a pipe buffer holds
+        journal.record(Event("written", "r1", "th", "setpoint", before=i, requested=i + 1))
+    journal.close()
+    env = {**os.environ, "SMARTBUILD_HOME": str(tmp_path / "home")}
+    proc = subprocess.run(
+        f"{sys.executable} -m smartbuild log --jsonl | head -1; exit ${{PIPESTATUS[0]}}",
+        shell=True, executable="/bin/bash", env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "" and json.loads(proc.stdout)["kind"] == "written"

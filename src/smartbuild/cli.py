@@ -315,6 +315,8 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             _interrupted(ctx)
             ctx.exit(int(ExitStatus.INTERRUPTED))
+        except BrokenPipeError:
+            _stdout_closed()  # not an internal error: the reader of stdout went away
         except Exception as error:
             app = ctx.find_object(App)
             if app is None or app.traceback or os.environ.get("SMARTBUILD_TRACEBACK"):
@@ -373,12 +375,14 @@ def _interrupted(ctx: click.Context) -> None:
         f"interrupted during run {summary['run']}: {len(summary['written'])} written, "
         f"{len(summary['unknown'])} unknown (may or may not hold the new value)"
     )
+    from smartbuild.console import escape
+
     for point in summary["written"]:
-        output.error(f"  written: {point}")
+        output.err.print(f"  written: {escape(point)}", highlight=False)
     for point in summary["unknown"]:
-        output.error(f"  unknown: {point}")
+        output.err.print(f"  unknown: {escape(point)}", highlight=False)
     if summary["rollback"]:
-        output.error(f"undo it with: {summary['rollback']}")
+        output.err.print(f"undo it with: {summary['rollback']}", highlight=False)
 
 
 JSON_REQUESTED = "smartbuild.json_requested"
@@ -556,4 +560,16 @@ def _report(error: Any, output: Output) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI (the console-script entry point)."""
-    cli.main(args=None if argv is None else list(argv), prog_name="smartbuild")
+    try:
+        cli.main(args=None if argv is None else list(argv), prog_name="smartbuild")
+    except BrokenPipeError:
+        _stdout_closed()
+
+
+def _stdout_closed() -> None:
+    """The reader went away (`smartbuild log --jsonl | head`): stop quietly, as other tools do."""
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+    sys.exit(0)

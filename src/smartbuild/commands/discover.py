@@ -151,8 +151,8 @@ def discover(ctx: click.Context, save: bool, **flags: Any) -> None:
     else:
         app.run(lambda s: _with_live(app, s, plans, result))
     elapsed = time.monotonic() - started
-    for error in result.errors:
-        out.warn(error)
+    for error in result.errors:  # fatal when nothing was found: then it is the error
+        (out.warn if result.found else out.error)(error)
     saved: dict[str, list[str]] = {}
     if save:
         from smartbuild.inventory import save_candidates

@@ -8,7 +8,7 @@ import click
 
 from smartbuild.cli import App, get_app
 from smartbuild.commands import FiniteFloat
-from smartbuild.errors import DeviceError, UnreachableError, UsageError
+from smartbuild.errors import DeviceError, ExitStatus, UnreachableError, UsageError
 
 
 async def _raw(
@@ -81,7 +81,10 @@ def raw_read(
     try:
         values = run_sync(_raw(target, unit, table, pdu, count, timeout))
     except ModbusExceptionResponse as error:
-        raise DeviceError(f"{target} unit {unit}", str(error)) from None
+        # the device answered, but nothing was read: exit 3 like a read that reached nothing
+        raise DeviceError(
+            f"{target} unit {unit}", str(error), exit_status=ExitStatus.UNREACHABLE
+        ) from None
     decoded: Any = values
     if table in ("holding", "input"):
         decoded = modbus_codec.decode(
@@ -167,7 +170,10 @@ def probe(
     try:
         registers = run_sync(_raw(target, unit, table, pdu, int(count), timeout))
     except ModbusExceptionResponse as error:
-        raise DeviceError(f"{target} unit {unit}", str(error)) from None
+        # the device answered, but nothing was read: exit 3 like a read that reached nothing
+        raise DeviceError(
+            f"{target} unit {unit}", str(error), exit_status=ExitStatus.UNREACHABLE
+        ) from None
     table_data = modbus_codec.decode_all_orders(registers)
     if app.output.json_mode:
         app.output.emit_json(

@@ -194,18 +194,23 @@ def apply(profile_ref: str, at: str | None, zones: tuple[str, ...], yes: bool, w
             + (" (dry run: nothing written)" if dry_run else "")
             + (f"; override expires in {for_}" if for_ else "")
         )  # fmt: skip
-    exit_for_outcomes(outcomes)
+    exit_for_outcomes(outcomes, reached=counts["skipped"] > 0)
 
 
-def exit_for_outcomes(outcomes: Any) -> None:
-    """Exit 3 when no device could be reached, 5 on refusals, 4 when some writes failed."""
+def exit_for_outcomes(outcomes: Any, *, reached: bool = False) -> None:
+    """Exit 3 when no device could be reached, 5 on refusals, 4 when some writes failed.
+
+    ``reached``: the plan read some points already at their targets (those devices answered).
+    """
     from smartbuild.model.writes import WriteStatus
 
     bad = [o for o in outcomes if not o.status.ok]
     if not bad:
         return
     ctx = click.get_current_context()
-    if all(o.status == WriteStatus.REFUSED and o.cause == "unreachable" for o in outcomes):
+    if not reached and all(
+        o.status == WriteStatus.REFUSED and o.cause == "unreachable" for o in outcomes
+    ):
         ctx.exit(int(ExitStatus.UNREACHABLE))
     if any(o.status.sent or o.status == WriteStatus.REJECTED for o in bad) or any(
         o.cause == "unreachable" for o in bad

@@ -151,6 +151,12 @@ def check_offset(role: Role, offset: float) -> None:
 def check_role(name: str, *, writable: bool = False) -> Role:
     """Return the role called name, or raise ValueError with a suggestion."""
     role = ROLES.get(name)
+    if role is None and str(name).isdigit():
+        # `{heating_setpoint: 21,5}` in a flow mapping reads as `21` and a new key `5`
+        raise ValueError(
+            f"unknown role '{name}': a decimal comma? write the number with a dot ('21.5'): "
+            "in a {…} mapping a comma starts the next key"
+        )
     if role is None:
         raise ValueError(f"unknown role '{name}'.{did_you_mean(name, ROLES)}")
     if writable and not role.writable:

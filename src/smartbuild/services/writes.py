@@ -63,7 +63,7 @@ def same_value(point: PointSpec, a: Any, b: Any, step: float | None = None) -> b
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.10g}"
+    return f"{value:.7g}"
 
 
 def quantize(device: Device, point_name: str, value: Any, step: float | None) -> Quantized:
