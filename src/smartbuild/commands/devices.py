@@ -39,7 +39,8 @@ def devices(zones: tuple[str, ...]) -> None:
 
     table = Table(title=f"{site.site}: {len(rows)} devices", title_justify="left")
     for column in ("device", "zone", "template", "transport", "address", "unit", "points"):
-        table.add_column(column)
+        # identifiers people type next never wrap or shrink; the counts give way
+        table.add_column(column, no_wrap=column != "points")
     for r in rows:
         table.add_row(
             r["device"], r["zone"] or "", r["template"], r["transport"], str(r["address"]),

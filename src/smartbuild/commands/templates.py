@@ -89,17 +89,19 @@ def show_template(name: str) -> None:
     if template.source:
         out.print(f"register map source: {template.source}")
     table = Table()
-    for column in ("point", "where", "type", "scale", "unit", "role", "rw", "min", "max"):
+    table.add_column("point", no_wrap=True)  # the names people type next never wrap
+    table.add_column("where", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    for column in ("scale", "unit"):
         table.add_column(column)
+    table.add_column("role", overflow="fold")  # the long one wraps; nothing else shrinks
+    for column in ("rw", "min", "max"):
+        table.add_column(column, no_wrap=True)
+    family = type(template).family
     for pname, p in template.points.items():
-        if template.transport == "modbus":
-            where = f"{p.table} {template.pdu_address(p)}"
-        elif p.characteristic:
-            where = f"gatt {p.characteristic}"
-        else:
-            where = f"advert {p.advert}" if p.advert else f"txt {p.txt}"
+        where, kind = family.describe_point(template, p) if family else ("", "")
         table.add_row(
-            pname, where, p.type, f"{p.scale:g}", p.unit or "", p.role or "",
+            pname, where, kind, f"{p.scale:g}", p.unit or "", p.role or "",
             "rw" if p.writable else "r", _num(p.min), _num(p.max),
         )  # fmt: skip
     out.print(table)

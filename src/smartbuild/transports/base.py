@@ -39,6 +39,11 @@ class TransportFamily:
         return None
 
     @classmethod
+    def describe_point(cls, template: Template, point: Any) -> tuple[str, str]:
+        """Return where a point lives and how it is encoded, for `templates show`."""
+        return "", point.value_kind()
+
+    @classmethod
     def describe(cls, candidate: Candidate) -> str:
         """Return a one-line identity of a candidate for tables."""
         parts = [candidate.identity.get(k) for k in cls.identity_fields]

@@ -65,6 +65,12 @@ class BleFamily(TransportFamily):
         rules = template.identify.ble if template.identify else None
         return None if rules is None else match_ble(rules, candidate.identity)
 
+    @classmethod
+    def describe_point(cls, template: Template, point: Any) -> tuple[str, str]:
+        """Return the characteristic or advert measurement, and the GATT format."""
+        where = f"gatt {point.characteristic}" if point.characteristic else f"advert {point.advert}"
+        return where, point.ble_format or point.value_kind()
+
 
 BleTemplate.family = BleFamily
 

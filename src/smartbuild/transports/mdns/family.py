@@ -56,6 +56,11 @@ class MdnsFamily(TransportFamily):
         rules = template.identify.mdns if template.identify else None
         return None if rules is None else match_mdns(rules, candidate.identity)
 
+    @classmethod
+    def describe_point(cls, template: Template, point: Any) -> tuple[str, str]:
+        """Return the TXT key and whether it is text or a number."""
+        return f"txt {point.txt}", point.type
+
 
 MdnsTemplate.family = MdnsFamily
 

@@ -76,6 +76,12 @@ class ModbusFamily(TransportFamily):
         return match_modbus(rules, candidate.identity, template.template)
 
     @classmethod
+    def describe_point(cls, template: Template, point: Any) -> tuple[str, str]:
+        """Return the table and on-wire PDU address, and the register type."""
+        assert isinstance(template, ModbusTemplate)
+        return f"{point.table} {template.pdu_address(point)}", point.type
+
+    @classmethod
     def describe(cls, candidate: Candidate) -> str:
         """Return vendor, product and revision, or SunSpec manufacturer, model and serial."""
         ident = candidate.identity
