@@ -33,7 +33,8 @@ def _when(ts: Any) -> str:
     if not ts:
         return "-"
     try:
-        return datetime.fromtimestamp(float(ts)).strftime("%Y-%m-%d %H:%M:%S")
+        # this machine's local time, with its zone: plans speak site time, and people compare them
+        return datetime.fromtimestamp(float(ts)).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     except (TypeError, ValueError, OverflowError, OSError):
         return "damaged"  # a time that is no time: show the rest of the entry anyway
 
@@ -106,7 +107,7 @@ def log(
     title = f"runs in {_text(journal.path)}" + (" (read-only)" if journal.read_only else "")
     table = Table(title=title, title_justify="left")
     table.add_column("run", no_wrap=True)
-    table.add_column("started", no_wrap=True)
+    table.add_column(f"started ({datetime.now().astimezone():%Z})", no_wrap=True)
     table.add_column("command", ratio=2, overflow="fold")
     table.add_column("status", no_wrap=True)
     table.add_column("user@host", overflow="ellipsis", no_wrap=True, max_width=16)
@@ -204,10 +205,11 @@ def _entries_table(app: Any, entries: list[dict[str, Any]]) -> None:
     def cell(value: Any) -> str:
         return "[red]damaged[/red]" if isinstance(value, Damaged) else _text(value)
 
-    times = [_when(e["time"]) for e in entries]
+    times = [_when(e["time"])[:19] for e in entries]  # the zone is in the column title
     one_day = len({t[:10] for t in times if t not in ("-", "damaged")}) <= 1
     longest = max((len(f"{e['device']}.{e['point']}") for e in entries), default=5)
-    table = Table()
+    zone = f"{datetime.now().astimezone():%Z}"
+    table = Table(caption=f"times in {zone} (this machine's zone)", caption_justify="left")
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("time", no_wrap=True)
     table.add_column("point", overflow="fold", min_width=min(longest, 30))  # whole when it can
