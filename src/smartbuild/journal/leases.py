@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smartbuild.errors import SafetyRefusal
 from smartbuild.journal import processes
@@ -72,11 +72,13 @@ class Leasing:
     _lock: threading.RLock
     _has_leases: bool
 
-    def _transaction(self, action: str, *, durable: bool = True) -> Any:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the Journal that mixes this in (store.py)
 
-    def _fetch(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+        def _transaction(self, action: str, *, durable: bool = True) -> Any: ...
+
+        def _fetch(
+            self, sql: str, args: tuple[Any, ...] | list[Any] = ()
+        ) -> list[tuple[Any, ...]]: ...
 
     def _try_lease(self, device_id: str, run_id: str, command: str) -> tuple[Lease | None, Lease]:
         """Take the lease if free (or held by a dead process); return (ours or None, holder)."""

@@ -82,8 +82,11 @@ class Reading:
     _lock: threading.RLock
     _run_columns: frozenset[str]
 
-    def _fetch(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the Journal that mixes this in (store.py)
+
+        def _fetch(
+            self, sql: str, args: tuple[Any, ...] | list[Any] = ()
+        ) -> list[tuple[Any, ...]]: ...
 
     def _select_runs(self) -> str:
         # a journal opened read-only may predate a migration: missing columns read as NULL
