@@ -88,7 +88,7 @@ class KvFamily(TransportFamily):
     @classmethod
     def match(cls, template: Any, candidate: Candidate) -> list[str] | None:
         """Match the model the device names."""
-        rules = template.identify.kv if template.identify else None
+        rules = cls.rules(template)
         if rules is None or candidate.identity.get("model") != rules.model:
             return None
         return [f"kv model = {rules.model}"]

@@ -34,6 +34,11 @@ class TransportFamily:
     identity_fields: ClassVar[tuple[str, ...]] = ()  # candidate identity keys shown to people
 
     @classmethod
+    def rules(cls, template: Template) -> Any:
+        """Return the template's identify rules of this family (``identify.<name>``), or None."""
+        return getattr(template.identify, cls.name, None) if template.identify else None
+
+    @classmethod
     def match(cls, template: Template, candidate: Candidate) -> list[str] | None:
         """Return the rules of the template that matched the candidate (all must), or None."""
         return None

@@ -62,7 +62,7 @@ class BleFamily(TransportFamily):
     @classmethod
     def match(cls, template: Template, candidate: Candidate) -> list[str] | None:
         """Match manufacturer ids, service UUIDs, names and decoder types of the advert."""
-        rules = template.identify.ble if template.identify else None
+        rules = cls.rules(template)
         return None if rules is None else match_ble(rules, candidate.identity)
 
     @classmethod

@@ -53,7 +53,7 @@ class MdnsFamily(TransportFamily):
     @classmethod
     def match(cls, template: Template, candidate: Candidate) -> list[str] | None:
         """Match the service type, TXT values and instance name."""
-        rules = template.identify.mdns if template.identify else None
+        rules = cls.rules(template)
         return None if rules is None else match_mdns(rules, candidate.identity)
 
     @classmethod

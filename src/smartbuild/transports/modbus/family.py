@@ -70,7 +70,7 @@ class ModbusFamily(TransportFamily):
     @classmethod
     def match(cls, template: Template, candidate: Candidate) -> list[str] | None:
         """Match FC43/FC17 identity, SunSpec models and probe reads against the rules."""
-        rules = template.identify.modbus if template.identify else None
+        rules = cls.rules(template)
         if rules is None:
             return None
         return match_modbus(rules, candidate.identity, template.template)
