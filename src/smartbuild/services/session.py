@@ -81,6 +81,7 @@ class Session:
         self._pm = pm
         self._registry: Registry | None = None
         self._site: LoadedSite | None = None
+        self._devices: dict[str, Device] | None = None
         self._journal: Journal | None = None
         self._conns: Connections | None = None
 
@@ -146,6 +147,7 @@ class Session:
         self._pm = None
         self._registry = None
         self._site = None
+        self._devices = None
 
     @property
     def conns(self) -> Connections:
@@ -194,13 +196,15 @@ class Session:
         """Return every enabled device of the site with its template resolved."""
         from smartbuild.model.device import Device
 
-        loaded = self.site()
-        registry = self.registry
-        return {
-            dev_id: Device(dev_id, spec, registry.template(spec.template))
-            for dev_id, spec in loaded.site.devices.items()
-            if spec.enabled
-        }
+        if self._devices is None:  # derived from the site once per session (or reload)
+            loaded = self.site()
+            registry = self.registry
+            self._devices = {
+                dev_id: Device(dev_id, spec, registry.template(spec.template))
+                for dev_id, spec in loaded.site.devices.items()
+                if spec.enabled
+            }
+        return dict(self._devices)
 
     def select(self, ids: Sequence[str] = (), zones: Sequence[str] = ()) -> list[Device]:
         """Return the devices named, or those in the zones given, or all of them."""
