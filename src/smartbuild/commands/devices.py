@@ -39,8 +39,8 @@ def devices(zones: tuple[str, ...]) -> None:
 
     table = Table(title=f"{site.site}: {len(rows)} devices", title_justify="left")
     for column in ("device", "zone", "template", "transport", "address", "unit", "points"):
-        # identifiers people type next never wrap or shrink; the counts give way
-        table.add_column(column, no_wrap=column != "points")
+        # wrap rather than cut: at 80 columns every identifier stays readable in full
+        table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(
             r["device"], r["zone"] or "", r["template"], r["transport"], str(r["address"]),

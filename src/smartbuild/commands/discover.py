@@ -48,9 +48,8 @@ def _table(app: App, found: dict[str, Any], title: str) -> Any:
     table = Table(title=escape(title), title_justify="left")
     columns = ["transport", "address", "unit", "name", "identity", "template"]
     for column in [*columns, "matched by"] if verbose else columns:
-        # addresses and template names are typed next: they never break; the identity folds
-        whole = column in ("transport", "address", "unit", "template")
-        table.add_column(column, no_wrap=whole, overflow="ellipsis" if whole else "fold")
+        # wrap rather than cut: a squeezed column would hide names people type next
+        table.add_column(column, overflow="fold")
     for c in sorted(found.values(), key=_sort_key):
         unit = "" if c.unit is None else str(c.unit)
         cells = [c.transport, c.address, unit, c.name or "", _describe(app, c), c.template or "-"]

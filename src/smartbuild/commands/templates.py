@@ -90,13 +90,9 @@ def show_template(name: str) -> None:
         out.print(f"register map source: {template.source}")
     table = Table()
     table.add_column("point", no_wrap=True)  # the names people type next never wrap
-    table.add_column("where", no_wrap=True)
-    table.add_column("type", no_wrap=True)
-    for column in ("scale", "unit"):
-        table.add_column(column)
-    table.add_column("role", overflow="fold")  # the long one wraps; nothing else shrinks
-    for column in ("rw", "min", "max"):
-        table.add_column(column, no_wrap=True)
+    table.add_column("where", overflow="fold")
+    for column in ("type", "scale", "unit", "role", "rw", "min", "max"):
+        table.add_column(column, overflow="fold")
     family = type(template).family
     for pname, p in template.points.items():
         where, kind = family.describe_point(template, p) if family else ("", "")
