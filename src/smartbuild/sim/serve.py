@@ -3,8 +3,11 @@
 Everything listens on loopback only: one pymodbus TCP server per device address in 127.0.0.0/8
 (the heat pump, AHU and meter as units of one gateway), one zeroconf responder pinned to
 127.0.0.1 and a BlueZ-compatible service on a private dbus-daemon the simulator starts itself.
-Each tick first applies what clients wrote (found by comparing the register images), then
-advances the physics by ``speed`` times the wall-clock time and pushes the new values.
+Each zone setpoint has one owner, the zone: a client's write through any device (a Modbus
+thermostat, the BLE room sensor) is applied to the building before it is answered, and the
+zone's other devices show the new value before they answer another read. Each tick applies
+any write still unseen (found by comparing the register images), advances the physics by
+``speed`` times the wall-clock time and pushes the new values.
 A lock in SMARTBUILD_HOME keeps a second simulator of the same home from starting, and a state
 file there tells other commands (and ``smartbuild demo``) where the simulator listens.
 """
@@ -17,7 +20,7 @@ import datetime as dt
 import ipaddress
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +101,12 @@ class Simulator:
         self.refused: list[str] = []
         self.applied_writes = 0
         self._served: list[_Served] = []
+        self._by_unit: dict[tuple[str, int, int], _Served] = {}
         self._writes_seen: dict[tuple[str, int], int] = {}
+        self._dirty: set[str] = (
+            set()
+        )  # zones whose setpoint moved outside Modbus since the last push
+        self._mutex = asyncio.Lock()  # a tick and a client's write never interleave
         self._stack = contextlib.AsyncExitStack()
         self._lock = SimLock(options.home)
 
@@ -198,6 +206,7 @@ class Simulator:
             served = _Served(dev, host, int(port_text), dev.unit or 1)
             by_host.setdefault((host, int(port_text)), []).append(served)
             self._served.append(served)
+            self._by_unit[(host, int(port_text), served.unit)] = served
         specs = []
         for (host, port), group in by_host.items():
             units = []
@@ -214,6 +223,7 @@ class Simulator:
                 ))  # fmt: skip
             specs.append(ServerSpec(host, units, port, unknown_unit="gateway"))
         farm = ModbusFarm(port=self.options.port)
+        farm.around = self._around
         self._stack.push_async_callback(farm.close)
         self.farm = farm
         for spec in specs:
@@ -258,6 +268,7 @@ class Simulator:
         from smartbuild.sim.peers.bluez import BlueZService
 
         sensors = BleSensors(b)
+        sensors.on_change = self._dirty.add
         service = BlueZService(bus.address)
         await self._stack.enter_async_context(service)
         for device in sensors.devices():
@@ -279,10 +290,28 @@ class Simulator:
         values = tables[table]
         return [values.get(a, blank) for a in range(bounds[0], bounds[1] + 1)]
 
+    async def _around(
+        self, key: tuple[str, int], unit: int, write: bool, serve: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Serve one Modbus request: a write reaches the building before it is answered."""
+        if not write:
+            if self._dirty:  # a BLE write moved a zone setpoint: publish it before this read
+                async with self._mutex:
+                    await self._push_zones()
+            return await serve()
+        async with self._mutex:
+            response = await serve()
+            served = self._by_unit.get((*key, unit))
+            if served is not None:
+                self._writes_seen[key] = self.farm.stats(*key).writes()
+                if await self._apply(served) and served.dev.zone is not None:
+                    self._dirty.add(served.dev.zone)
+                    await self._push_zones(skip=served)
+            return response
+
     async def apply_writes(self) -> int:
-        """Apply what clients wrote since the last tick; return how many points changed."""
-        b, farm = self.building, self.farm
-        assert b is not None
+        """Apply what clients wrote and is not applied yet; return how many points changed."""
+        farm = self.farm
         changed_nodes = set()
         for key in farm.endpoints:
             writes = farm.stats(*key).writes()
@@ -291,35 +320,57 @@ class Simulator:
                 changed_nodes.add(key)
         count = 0
         for s in self._served:
-            if (s.host, s.port) not in changed_nodes:
-                continue
-            before: dict[str, dict[int, Any]] = {}
-            now: dict[str, dict[int, Any]] = {}
-            for table in ("holding", "coil"):
-                if table not in s.bounds:
-                    continue
-                lo, hi = s.bounds[table]
-                current = await farm.get_registers(s.host, s.port, s.unit, table, lo, hi - lo + 1)
-                before[table] = dict(enumerate(s.image[table], lo))
-                now[table] = dict(enumerate(current, lo))
-                # the server holds what the client wrote: a refused value must be pushed back
-                s.image[table] = list(current)
-            changed = b.point_map(s.dev).changed_writes(before, now)
-            if changed:
-                count += len(changed)
-                refused = b.write(s.dev, changed)
-                self.refused.extend(refused)
-                for text in refused:
-                    self.notice(f"refused: {text}")
-        self.applied_writes += count
+            if (s.host, s.port) in changed_nodes:
+                count += await self._apply(s)
         return count
+
+    async def _apply(self, s: _Served) -> int:
+        """Apply one device's written points to the building; return how many changed."""
+        b, farm = self.building, self.farm
+        assert b is not None
+        before: dict[str, dict[int, Any]] = {}
+        now: dict[str, dict[int, Any]] = {}
+        for table in ("holding", "coil"):
+            if table not in s.bounds:
+                continue
+            lo, hi = s.bounds[table]
+            current = await farm.get_registers(s.host, s.port, s.unit, table, lo, hi - lo + 1)
+            before[table] = dict(enumerate(s.image[table], lo))
+            now[table] = dict(enumerate(current, lo))
+            # the server holds what the client wrote: a refused value must be pushed back
+            s.image[table] = list(current)
+        changed = b.point_map(s.dev).changed_writes(before, now)
+        if changed:
+            refused = b.write(s.dev, changed)
+            self.refused.extend(refused)
+            for text in refused:
+                self.notice(f"refused: {text}")
+        self.applied_writes += len(changed)
+        return len(changed)
+
+    async def _push_zones(self, skip: _Served | None = None) -> None:
+        """Publish the devices of the zones whose setpoint moved (not the device just written)."""
+        zones = set(self._dirty)
+        self._dirty.clear()  # the same set: the BLE sensors add to it
+        await self._publish([s for s in self._served if s.dev.zone in zones and s is not skip])
+        if self.ble is not None:
+            for zone in zones:
+                self.ble.refresh_setpoints(zone)
 
     async def push(self) -> int:
         """Write the building's current values into every unit; return registers blocks sent."""
+        self._dirty.clear()
+        sent = await self._publish(self._served)
+        if self.ble is not None:
+            self.ble.update()
+        return sent
+
+    async def _publish(self, served: list[_Served]) -> int:
+        """Write the building's current values into these units; return register blocks sent."""
         b, farm = self.building, self.farm
         assert b is not None
         sent = 0
-        for s in self._served:
+        for s in served:
             tables = b.tables(s.dev)
             for table, bounds in s.bounds.items():
                 block = self._block(tables, table, bounds)
@@ -327,16 +378,15 @@ class Simulator:
                     await farm.set_registers(s.host, s.port, s.unit, table, bounds[0], block)
                     s.image[table] = block
                     sent += 1
-        if self.ble is not None:
-            self.ble.update()
         return sent
 
     async def tick(self, sim_seconds: float) -> None:
         """Apply client writes, advance the physics by ``sim_seconds``, publish the values."""
         assert self.building is not None
-        await self.apply_writes()
-        self.building.advance(sim_seconds)
-        await self.push()
+        async with self._mutex:
+            await self.apply_writes()
+            self.building.advance(sim_seconds)
+            await self.push()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set (simulated time runs ``speed`` times the wall clock)."""

@@ -271,15 +271,28 @@ class Plant:
             return
         dev.stored.pop(name, None)
 
+    def set_zone_setpoint(self, zone: str, role: str, value: float) -> None:
+        """Set a zone's heating or cooling setpoint: the one path a write through any device takes.
+
+        The zone holds the setpoint; every device of the zone (a Modbus thermostat, a BLE room
+        sensor) shows the zone's value, so a write through one is what all of them read back.
+        """
+        z = self.physics.zones[zone]
+        if role == "cooling_setpoint":
+            z.set_cooling_setpoint(float(value))
+        else:
+            z.set_heating_setpoint(float(value))
+
     def _write_role(self, dev: SimDevice, role: str, value: Any, spec: PointSpec) -> bool:
         """Change the physics for a role; return False when the role is only a stored setting."""
         b, zid = self.physics, dev.zone if dev.zone in self.physics.zones else None
         targets = [zid] if zid else list(b.zones)
         number = float(value)
-        if role in ("heating_setpoint", "zone_air_temperature_setpoint") and zid:
-            b.zones[zid].set_heating_setpoint(number)
-        elif role == "cooling_setpoint" and zid:
-            b.zones[zid].set_cooling_setpoint(number)
+        if (
+            role in ("heating_setpoint", "zone_air_temperature_setpoint", "cooling_setpoint")
+            and zid
+        ):
+            self.set_zone_setpoint(zid, role, number)
         elif role == "hvac_mode":
             HvacMode(int(number))
             for z in targets:

@@ -3,7 +3,9 @@
 Three sensors, each in a zone: a BTHome v2 thermo-hygrometer, a Sensirion-style CO2 sensor
 (manufacturer data of the Sensirion BLE gadget format) and the connectable SB-TH1 room sensor
 of :func:`smartbuild.sim.peers.bluez_devices.sensor_device`, whose setpoint characteristic is the
-zone's heating setpoint: a client's GATT write changes the physics at once.
+zone's heating setpoint. The zone owns that setpoint: a client's GATT write goes through the
+plant's one setpoint path (as a Modbus write to the zone's thermostat does) and ``on_change``
+tells the simulator to publish the zone's new value over Modbus before it answers another read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from smartbuild.sim.peers.adverts import bthome_v2
 from smartbuild.sim.peers.bluez_devices import (
@@ -69,6 +72,7 @@ class BleSensors:
         ]
         self.service: BlueZService | None = None
         self.setpoint_writes = 0
+        self.on_change: Callable[[str], None] = lambda zone: None  # a zone's setpoint moved
 
     def _zone(self, sensor: BleSensor) -> Any:
         return self.building.physics.zones[sensor.zone]
@@ -107,10 +111,11 @@ class BleSensors:
                 raise AttError(0x0D)  # invalid attribute value length, as the device would
             value = struct.unpack("<h", data)[0] / 100
             try:
-                self._zone(sensor).set_heating_setpoint(value)
+                self.building.plant.set_zone_setpoint(sensor.zone, "heating_setpoint", value)
             except Exception:
                 raise AttError(ATT_VALUE_NOT_ALLOWED) from None
             self.setpoint_writes += 1
+            self.on_change(sensor.zone)
             return None
 
         return write
@@ -132,11 +137,21 @@ class BleSensors:
                                        struct.pack("<h", round(z.temperature_c * 100)))  # fmt: skip
                 service.set_char_value(s.address, HUMIDITY_UUID,
                                        struct.pack("<H", round(z.humidity_pct * 100)))  # fmt: skip
-                setpoint = struct.pack("<h", round(z.heating_setpoint_c * 100))
-                current = next(c.value for sv in service.devices[s.address].gatt
-                               for c in sv.characteristics if c.uuid == SETPOINT_CHAR_UUID)  # fmt: skip
-                if current != setpoint:  # a Modbus write moved the same zone's setpoint
-                    service.set_char_value(s.address, SETPOINT_CHAR_UUID, setpoint)
+        self.refresh_setpoints()
+
+    def refresh_setpoints(self, zone: str | None = None) -> None:
+        """Show the zones' current setpoints in the room sensors' characteristics (all or one zone)."""
+        service = self.service
+        if service is None:
+            return
+        for s in self.sensors:
+            if s.kind != "room" or s.address not in service.devices or zone not in (None, s.zone):
+                continue
+            setpoint = struct.pack("<h", round(self._zone(s).heating_setpoint_c * 100))
+            current = next(c.value for sv in service.devices[s.address].gatt
+                           for c in sv.characteristics if c.uuid == SETPOINT_CHAR_UUID)  # fmt: skip
+            if current != setpoint:  # a Modbus write moved the same zone's setpoint
+                service.set_char_value(s.address, SETPOINT_CHAR_UUID, setpoint)
 
     def site_entries(self, templates: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         """Return site-file entries of the sensors a registered BLE template identifies."""

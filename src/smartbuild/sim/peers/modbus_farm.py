@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import ipaddress
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
 
@@ -34,6 +34,8 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from smartbuild.errors import SmartbuildError
 
 Unknown = Literal["gateway", "silent", "answer"]
+# around(endpoint, unit id, is_write, serve): wraps serving one read or write from the tables
+Around = Callable[[tuple[str, int], int, bool, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 Values = Sequence[int] | Sequence[bool]
 IDENTITY_KEYS: tuple[str, ...] = ("VendorName", "ProductCode", "MajorMinorRevision")
 IDENTITY_KEYS += ("VendorUrl", "ProductName", "ModelName", "UserApplicationName")
@@ -265,7 +267,12 @@ class _Node:
         if fc in READ_FCS or fc in WRITE_FCS:
             if (exc := unit.check_access(pdu)) is not None:
                 return ExceptionResponse(fc, exc)
-            return await original(context, unit.unit_id)
+            around = self.farm.around
+            if around is None:
+                return await original(context, unit.unit_id)
+            return await around(
+                self.key, unit.unit_id, fc in WRITE_FCS, lambda: original(context, unit.unit_id)
+            )
         if isinstance(pdu, ReadDeviceInformationRequest) and unit.identity:
             return _identification(unit._identity, pdu)
         if fc == 0x11 and unit.server_id is not None:
@@ -312,7 +319,9 @@ class ModbusFarm:
     """Many real Modbus TCP servers (and RTU buses) with server-side request counters.
 
     ``async with ModbusFarm([ServerSpec("127.0.1.1", [SimUnit(1, holding={0: 42})])]) as farm``;
-    servers are addressed by ``(host, port)``, RTU buses by ``(path, 0)``.
+    servers are addressed by ``(host, port)``, RTU buses by ``(path, 0)``. ``around``, when set,
+    wraps every read and write served from the tables (the simulator applies a client's write to
+    its building before the write is answered).
     """
 
     def __init__(self, servers: Iterable[ServerSpec] = (), *, port: int = 5020) -> None:
@@ -320,6 +329,7 @@ class ModbusFarm:
         self._initial = list(servers)
         self._nodes: dict[tuple[str, int], _Node] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.around: Around | None = None
 
     async def __aenter__(self) -> ModbusFarm:
         """Start the servers given at construction."""
