@@ -11,10 +11,9 @@ tells the simulator to publish the zone's new value over Modbus before it answer
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from collections.abc import Callable
 
 from smartbuild.sim.peers.adverts import bthome_v2
 from smartbuild.sim.peers.bluez_devices import (
