@@ -48,5 +48,7 @@ class HubSpec(Closed):
     """What ``smartbuild hub run`` does for this site besides releasing overrides."""
 
     schedules: list[HubSchedule] = Field(default_factory=list)
-    routines: list[Name] = Field(default_factory=list)  # active routines, by name (run by the routine engine)
+    routines: list[Name] = Field(
+        default_factory=list
+    )  # active routines, by name (run by the routine engine)
     poll: HubPoll = Field(default_factory=HubPoll)

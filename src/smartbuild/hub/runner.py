@@ -159,7 +159,12 @@ class Hub:
         }
 
     async def _apply_slot(
-        self, entry: ScheduleEntry, slot: Slot, now: dt.datetime, reason: str
+        self,
+        entry: ScheduleEntry,
+        slot: Slot,
+        now: dt.datetime,
+        reason: str,
+        only: set[tuple[str, str]] | None,
     ) -> None:
         if self._stop.is_set():
             return
@@ -171,8 +176,10 @@ class Hub:
                     str(entry.path), at=now.isoformat(), zones=entry.zone_filter
                 )
                 held = self._held(now.timestamp())
-                if held:
-                    kept = tuple(a for a in live.plan.actions if (a.device, a.point) not in held)
+                if held or only is not None:
+                    kept = tuple(a for a in live.plan.actions
+                                 if (a.device, a.point) not in held
+                                 and (only is None or (a.device, a.point) in only))  # fmt: skip
                     live.plan = replace(live.plan, actions=kept)
                 result = await session.apply(live, confirm=lambda question: True, command=command)
             except SmartbuildError as error:
@@ -217,7 +224,11 @@ class Hub:
         if conflicts:
             self.error(f"override {run['id']} released with conflicts (left as they are): "
                        f"{', '.join(conflicts[:5])}")  # fmt: skip
-        self.scheduler.request(f"after release of {run['id']}")
+        # what the release restored gets the present slot (the schedule may have moved on);
+        # a conflicting point keeps what someone set by hand
+        restored = {(o.device, o.point) for o in result.outcomes if o.status.ok}
+        if restored:
+            self.scheduler.request(f"after release of {run['id']}", restored)
 
     async def _release_loop(self) -> None:
         from smartbuild.services.rollback import expired_overrides
@@ -295,6 +306,21 @@ class Hub:
         while True:  # from inside the loop: a blocked loop stops the pings
             self.notifier.ping()
             await asyncio.sleep(period)
+
+    async def _guard(self, name: str, loop: Callable[[], Any]) -> None:
+        """Run one of the hub's own loops; a failure is reported and the loop restarted."""
+        backoff = 1.0
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.error(f"the hub's {name} failed ({type(error).__name__}: {error}); "
+                           f"restarting it in {backoff:g} s")  # fmt: skip
+                await asyncio.sleep(backoff)
+                backoff = min(60.0, backoff * 2)
 
     # ---- life cycle ---------------------------------------------------------------------------------
     def stop(self) -> None:

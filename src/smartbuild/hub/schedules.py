@@ -64,19 +64,24 @@ def transitions_between(
         moment = slot.next_at
 
 
+ALL = "all"
+
+
 class Scheduler:
     """Keep each schedule's current slot applied; wake once per transition."""
 
     def __init__(self, clock: Clock, apply: Any) -> None:
         self.clock = clock
-        self._apply = apply  # async (entry, slot, reason) -> None
+        self._apply = apply  # async (entry, slot, now, reason, only) -> None
         self.entries: list[ScheduleEntry] = []
         self.applied: dict[int, str] = {}  # entry index -> the mode applied
         self.slots: dict[int, Slot] = {}
-        self.transitions: list[dict[str, Any]] = []  # every transition applied (bounded)
+        self.transitions: list[dict[str, Any]] = []  # the last transitions applied
         self.transition_count = 0
         self._wake = asyncio.Event()
-        self._reapply = "start"
+        self._reason = "start"
+        # a pending re-apply of the present slot: ALL points, or only these (device, point) pairs
+        self._pending: str | set[tuple[str, str]] | None = None
 
     def configure(self, entries: list[ScheduleEntry], reason: str) -> None:
         """Run these schedules from now on; their present slot is applied once."""
@@ -85,10 +90,13 @@ class Scheduler:
         self.slots.clear()
         self.request(reason)
 
-    def request(self, reason: str) -> None:
-        """Apply the present slot of every schedule again (after an override was released)."""
-        self._reapply = reason
-        self.applied.clear()
+    def request(self, reason: str, points: set[tuple[str, str]] | None = None) -> None:
+        """Apply the present slot again (to these (device, point) pairs only, when given)."""
+        if points is None or self._pending == ALL:
+            self._pending = ALL
+        else:
+            self._pending = {*(self._pending or ()), *points}
+        self._reason = reason
         self._wake.set()
 
     def next_transition(self) -> dt.datetime | None:
@@ -100,25 +108,30 @@ class Scheduler:
         """Apply present slots, then sleep to each next transition, until cancelled."""
         while True:
             now = self.clock.now()
+            pending, self._pending = self._pending, None
             for entry in self.entries:
                 slot = slot_at(entry, now)
                 self.slots[entry.index] = slot
                 previous = self.applied.get(entry.index)
-                if previous == slot.mode:
-                    continue
-                if previous is None:
-                    reason = f"{self._reapply}: slot {slot.mode} ({slot.why})"
-                else:
+                only = None
+                if previous is not None and previous != slot.mode:
                     reason = f"transition {previous} -> {slot.mode} ({slot.why})"
                     self.transition_count += 1
                     self.transitions.append({"schedule": entry.index, "profile": entry.profile.profile,
                                              "mode": slot.mode, "at": now.isoformat(),
                                              "sim_time": self.clock.time()})  # fmt: skip
                     del self.transitions[:-50]
+                elif previous is None or pending is not None:
+                    reason = f"{self._reason}: slot {slot.mode} ({slot.why})"
+                    only = None if previous is None or pending in (None, ALL) else pending
+                else:
+                    continue
                 self.applied[entry.index] = slot.mode
-                await self._apply(entry, slot, now, reason)
+                await self._apply(entry, slot, now, reason, only)
             target = self.next_transition()
             wait_s = HORIZON_S if target is None else target.timestamp() - self.clock.time()
+            if self._pending is not None:
+                continue  # asked again while applying
             self._wake.clear()
             # never early: an early wake sees the old slot, recomputes the same target, sleeps again
             timeout = self.clock.real_seconds(max(0.0, wait_s)) + 0.0005
