@@ -97,7 +97,9 @@ def load_hub_config(session: Session) -> HubConfig:
             problems.extend(error.problems[1:])
             continue
         except SmartbuildError as error:
-            problems.append(doc.problem((*at, "profile"), error.message))
+            problems.append(
+                doc.problem((*at, "profile"), _unknown_profile(session, item.profile, error))
+            )
             continue
         selected = [z.id for z in select_zones(profile.applies_to, zones, item.zones or None, [])]
         if not selected:
@@ -142,6 +144,18 @@ def load_hub_config(session: Session) -> HubConfig:
         devices, spec.poll.interval if spec.poll.enabled else 0, spec.poll.devices
     )
     return config
+
+
+def _unknown_profile(session: Session, ref: str, error: SmartbuildError) -> str:
+    """Return why a profile was not found, suggesting the site's and the shipped ones."""
+    from smartbuild.profiles.loading import shipped_profiles
+    from smartbuild.suggest import did_you_mean
+
+    names = [p.stem for d in session.profile_dirs() for p in sorted(d.glob("*.y*ml"))]
+    names += [p.stem for p in shipped_profiles()]
+    if Path(ref).suffix or "/" in ref:
+        return error.message
+    return f"no site or shipped profile named {ref!r}.{did_you_mean(ref, names)}"
 
 
 def poll_plan(
