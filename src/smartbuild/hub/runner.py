@@ -32,8 +32,16 @@ if TYPE_CHECKING:
     from smartbuild.services.session import Session
 
 OVERRIDE_SCAN_S = 2.0  # real seconds between looks at the journal for new overrides
+OVERRIDE_SCAN_SIM_S = 30.0  # and simulated ones: at 600x a new override is seen within 30 s
 STATUS_EVERY_S = 1.0  # real seconds between status file updates
 STOP_WAIT_S = 30.0  # how long SIGTERM waits for the write in flight
+RELEASE_RETRY_SIM_S = 30.0  # simulated seconds before a failed release is tried again
+SPIN_S = 0.02  # real seconds before an expiry when the release loop stops sleeping
+
+
+def due_at_s(overrides: list[dict[str, Any]]) -> list[float]:
+    """Return the expiry times of overrides."""
+    return [float(o["expires"]) for o in overrides]
 
 
 class Hub:
@@ -73,6 +81,7 @@ class Hub:
         self._tasks: list[asyncio.Task[Any]] = []
         self._face_tasks: list[asyncio.Task[Any]] = []
         self._released: set[str] = set()
+        self._retry_at: dict[str, float] = {}  # failed releases, tried again from then
         self.started = time.time()
 
     # ---- HubContext ---------------------------------------------------------------------------
@@ -210,7 +219,10 @@ class Hub:
             try:
                 result = await self.session.release(run["id"])
             except SmartbuildError as error:
-                self.error(f"release of override {run['id']}: {error.message}")
+                self._released.discard(run["id"])
+                self._retry_at[run["id"]] = self.clock.time() + RELEASE_RETRY_SIM_S
+                self.error(f"release of override {run['id']} failed, tried again in "
+                           f"{RELEASE_RETRY_SIM_S:g} s: {error.message}")  # fmt: skip
                 return
         conflicts = [
             f"{o.device}.{o.point}" for o in result.outcomes if o.status.value == "conflict"
@@ -233,26 +245,52 @@ class Hub:
     async def _release_loop(self) -> None:
         from smartbuild.services.rollback import expired_overrides
 
+        due_at: dict[str, dict[str, Any]] = {}  # the overrides seen in force, by id
         while True:
             now = self.clock.time()
+            # those known to expire now go first, before the journal is scanned again
+            for run in sorted(due_at.values(), key=lambda r: r["expires"]):
+                if run["expires"] <= now and self._may_release(run):
+                    await self._release(run)
             journal = self.session.journal
-            tried = {r["parent_run"] for r in journal.runs() if r.get("kind") == "release"}
-            for run in expired_overrides(journal, now):
-                if run["id"] not in tried and run["id"] not in self._released:
+            # a release that ended (restored, or left conflicts) is done; one that failed (a
+            # lease held elsewhere, a crash) is tried again
+            done = {r["parent_run"] for r in journal.runs()
+                    if r.get("kind") == "release" and r["status"] in ("ok", "partial")}  # fmt: skip
+            for run in expired_overrides(journal, self.clock.time()):
+                if run["id"] not in done and self._may_release(run):
                     await self._release(run)
             now = self.clock.time()
             active = self.session.overrides(now)
+            due_at = {o["id"]: o for o in active}
             self.overrides_view = [
                 {"run": o["id"], "command": o["command"], "expires": o["expires"],
                  "remaining_s": round(o["expires"] - now), "points": len(o["changes"])}
                 for o in active
             ]  # fmt: skip
-            wait = OVERRIDE_SCAN_S
+            wait = min(OVERRIDE_SCAN_S, self.clock.real_seconds(OVERRIDE_SCAN_SIM_S))
             if active:
-                wait = min(wait, self.clock.real_seconds(min(o["expires"] for o in active) - now))
+                wait = min(wait, self.clock.real_seconds(min(due_at_s(active)) - now))
             self._override_wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._override_wake.wait(), wait + 0.0005)
+                await asyncio.wait_for(self._override_wake.wait(), max(0.0, wait - SPIN_S))
+            if active:
+                await self._spin_until(min(due_at_s(active)))
+
+    def _may_release(self, run: dict[str, Any]) -> bool:
+        """Return True when an expired override is due for a release attempt now."""
+        if run["id"] in self._released or run.get("status") == "running":
+            return False  # released already, or the override is still being written
+        return self._retry_at.get(run["id"], 0.0) <= self.clock.time()
+
+    async def _spin_until(self, moment: float) -> None:
+        """Yield to the loop until ``moment`` (clock time) when it is a few milliseconds away."""
+        # a timer fires late by the loop's latency; at 600x a millisecond is 0.6 simulated
+        # seconds, so the last stretch before an expiry is spent yielding instead of sleeping
+        if self.clock.real_seconds(moment - self.clock.time()) > SPIN_S:
+            return
+        while self.clock.time() < moment:
+            await asyncio.sleep(0)
 
     # ---- status ------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -343,9 +381,9 @@ class Hub:
         self.clock.restart()
         spawn = asyncio.ensure_future
         self._tasks += [
-            spawn(self.scheduler.run()),
-            spawn(self._release_loop()),
-            spawn(self._status_loop()),
+            spawn(self._guard("scheduler", self.scheduler.run)),
+            spawn(self._guard("override releases", self._release_loop)),
+            spawn(self._guard("status", self._status_loop)),
         ]
         if self.notifier.watchdog_s:
             self._tasks.append(spawn(self._watchdog_loop(self.notifier.watchdog_s / 2)))
