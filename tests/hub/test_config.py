@@ -122,3 +122,17 @@ def test_permission_problems_for_a_site(tmp_path: Path, run: Any) -> None:
         f"gone: serial port {tmp_path}/ttyUSB9 does not exist (is the adapter plugged in?)",
     ]
     assert permission_problems(devices, uid=0, groups=[], environ={})[1:] == []
+
+
+def test_the_documented_hub_block_validates(tmp_path: Path, sim: SimProcess, run: Any) -> None:
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "hub.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("hub:\n")
+    site = make_site(tmp_path, sim, hub="profiles: [profiles]\n" + block)
+    result = run("--site", str(site), "--json", "hub", "check")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["schedules"][0]["profile"] == "office-en16798-cat2"
+    assert data["routines"] == ["frost-protection"]

@@ -24,8 +24,11 @@ def _seconds(value: object) -> object:
     return value
 
 
+# seconds, or a duration with its unit; editors are told both forms are fine
 Seconds = Annotated[
-    float, BeforeValidator(_seconds), Field(gt=0, le=7 * 86400, allow_inf_nan=False)
+    float,
+    Field(gt=0, le=7 * 86400, allow_inf_nan=False),
+    BeforeValidator(_seconds, json_schema_input_type=float | str),
 ]
 
 
