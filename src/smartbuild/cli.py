@@ -98,6 +98,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "sim",
         "Run a simulated building (Modbus, mDNS and BLE on loopback) until interrupted.",
     ),
+    "hub": (
+        "smartbuild.commands.hub",
+        "hub",
+        "Run the building unattended: schedules, override releases, polling (run|status|check|reload).",
+    ),
     "schema": ("smartbuild.commands.schema", "schema", "Print the JSON Schema of a file format."),
     "completion": (
         "smartbuild.commands.completion",

@@ -177,6 +177,9 @@ class DeviceSpec(Closed):
     identity: dict[str, Any] = {}  # what discovery saw, kept for the record
 
 
+from smartbuild.config.hub import HubSpec  # noqa: E402  (the hub block builds on Closed)
+
+
 class Site(Closed):
     """The site inventory: buildings, zones, devices."""
 
@@ -188,6 +191,7 @@ class Site(Closed):
     devices: dict[Name, DeviceSpec] = {}
     templates: list[str] = []  # extra template files or directories, relative to the site file
     profiles: list[str] = []  # extra profile directories, relative to the site file
+    hub: HubSpec | None = None  # what `smartbuild hub run` runs (config/hub.py)
 
     @field_validator("timezone")
     @classmethod

@@ -32,6 +32,14 @@ class Clock:
         self._mono0 = time.monotonic()
         self._sim0 = start.timestamp() if start is not None else self._real0
 
+    def restart(self) -> None:
+        """Start counting from ``start`` again (a simulated day begins when the hub is ready)."""
+        # at 600x, three seconds of loading would otherwise be half an hour of simulated time
+        real0 = time.time()
+        if abs(self._sim0 - self._real0) <= 1.0 and self.speed == 1.0:
+            self._sim0 = real0  # the wall clock stays the wall clock
+        self._real0, self._mono0 = real0, time.monotonic()
+
     @property
     def simulated(self) -> bool:
         """Return True when this clock does not follow the wall clock."""
