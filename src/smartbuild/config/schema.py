@@ -188,6 +188,7 @@ class Site(Closed):
     devices: dict[Name, DeviceSpec] = {}
     templates: list[str] = []  # extra template files or directories, relative to the site file
     profiles: list[str] = []  # extra profile directories, relative to the site file
+    routines: list[dict[str, Any]] = []  # validated by smartbuild.routines (docs/routines.md)
 
     @field_validator("timezone")
     @classmethod
