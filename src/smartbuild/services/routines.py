@@ -90,18 +90,12 @@ def point_infos(devices: dict[str, Device]) -> list[PointInfo]:
     """Return every point of the site as routines see it."""
     from smartbuild.routines.resolve import PointInfo
 
-    return [
-        PointInfo(
-            d.id,
-            name,
-            p.role,
-            d.spec.zone,
-            bool(p.writable),
-            tuple(str(v) for v in (getattr(p, "enum", None) or {}).values()),
-        )  # fmt: skip
-        for d in devices.values()
-        for name, p in d.template.points.items()
-    ]
+    out = []
+    for d in devices.values():
+        for name, p in d.template.points.items():
+            labels = tuple(str(v) for v in (getattr(p, "enum", None) or {}).values())
+            out.append(PointInfo(d.id, name, p.role, d.spec.zone, bool(p.writable), labels))
+    return out
 
 
 def coerce(device: Device, point: str, value: Any) -> Any:
