@@ -82,7 +82,7 @@ def check_routine(
                 problems.append(((*loc, "zones"), f"no zone matches {pattern!r}."
                                  f"{did_you_mean(pattern, zones)}"))  # fmt: skip
         found = resolve(target, points)
-        if not found and target.role is not None:
+        if not found and target.role is not None and not getattr(target, "if_present", False):
             problems.append(((*loc, "role"), f"no point of the site has role {target.role!r}"))
         if written:
             for p in found:

@@ -247,6 +247,7 @@ class WriteStep(Target):
     """Write a value to the points named (through the safe write path)."""
 
     value: Value
+    if_present: bool = False  # a site without such a point skips the step instead of failing
 
 
 class HoldStep(WriteStep):
@@ -273,6 +274,8 @@ class ApplyStep(Closed):
 
 class ReadStep(Target):
     """Read the points named and record their values in the journal."""
+
+    if_present: bool = False
 
 
 def _check_message(text: str) -> str:

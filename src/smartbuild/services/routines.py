@@ -144,12 +144,14 @@ class RoutineRunner:
         return items
 
     def _profiles(self, routine: Routine) -> list[str]:
-        """Return the profile references of a routine that resolve to a profile file."""
+        """Return the profiles a routine may name: shipped, the site's, and files it names."""
         refs = [s.apply.profile for s in routine.steps if s.apply is not None]
         refs += [c.mode.profile for c in routine.conditions if c.mode is not None]
-        from smartbuild.profiles.loading import resolve_profile
+        from smartbuild.profiles.loading import resolve_profile, shipped_profiles
 
-        found = []
+        found = [p.stem for p in shipped_profiles()]
+        for directory in self.session.profile_dirs():
+            found += [p.stem for p in sorted(directory.glob("*.y*ml"))]
         for ref in refs:
             try:
                 if resolve_profile(ref, self.session.profile_dirs()).exists():
@@ -301,6 +303,10 @@ class RoutineRunner:
         assert step.read is not None
         devices = self.session.devices()
         points = resolve(step.read, point_infos(devices), fire.zone)
+        if not points:
+            if step.read.if_present:
+                return StepResult(index, "read", "skipped", f"no point has {step.read.label()}")
+            raise SmartbuildError(f"no point matches {step.read.label()}")
         by_device: dict[str, list[str]] = {}
         for p in points:
             by_device.setdefault(p.device, []).append(p.point)
@@ -324,7 +330,7 @@ class RoutineRunner:
         assert spec is not None
         devices = self.session.devices()
         points = resolve(spec, point_infos(devices), fire.zone)
-        if not points:
+        if not points and not spec.if_present:
             raise SmartbuildError(f"no point matches {spec.label()}")
         reason = f"routine {routine.routine}: step {index + 1} ({step.kind()}), {fire.trigger}"
         return [WriteRequest(devices[p.device], p.point,
@@ -335,7 +341,11 @@ class RoutineRunner:
                      dry_run: bool) -> StepResult:  # fmt: skip
         from smartbuild.services.writes import apply_writes, bounds_problems
 
+        spec = step.write or step.hold
+        assert spec is not None
         requests = self._requests(routine, index, step, fire)
+        if not requests and spec.if_present:
+            return StepResult(index, step.kind(), "skipped", f"no point has {spec.label()}")
         targets = [f"{r.device.id}.{r.point}" for r in requests]
         for r in requests:
             problems = bounds_problems(r.device, r.point, r.target)

@@ -3,7 +3,7 @@
 Demand follows the use of the building (an office draws in the morning, at lunch and in the
 afternoon; nothing from late evening to early morning, so a sound installation shows hours of zero
 flow every night). An injected leak adds a small continuous flow — the night never falls to zero —
-and a burst a large one that also wets the floor under the leak detection cable. Closing the
+and a burst a large one that, after a while, wets the floor under the leak detection cable. Closing the
 shut-off valve stops every flow; the cable stays wet (its alarm latched) once water escaped.
 """
 
@@ -22,6 +22,7 @@ NOMINAL_M3H = 4.0  # Q3 of a DN20 meter: bursts are judged as a share of it
 VALVE_CLOSED = (2, 6)  # Belimo override codes that shut the valve: closed, fast_closed
 WATER_ROLES = frozenset({"water_flow", "water_volume_total", "leak_alarm", "valve"})
 STEP_S = 60.0
+SPILL_S = 45 * 60.0  # a burst wets the leak detection cable after this long
 
 
 @dataclass
@@ -33,6 +34,7 @@ class WaterModel:
     valve_code: int = 1  # the valve actuator's override register (1 = open)
     volume_m3: float = 0.0
     wet: bool = False  # the leak detection cable found water
+    spilled_s: float = 0.0  # how long a burst has run with the valve open
     now: dt.datetime | None = None
 
     @property
@@ -67,7 +69,8 @@ class WaterModel:
             h = min(STEP_S, remaining)
             self.volume_m3 += self.flow_m3h(t) * h / 3600.0
             if self.burst_m3h > 0 and self.valve_open:
-                self.wet = True
+                self.spilled_s += h
+                self.wet = self.wet or self.spilled_s >= SPILL_S
             t += dt.timedelta(seconds=h)
             remaining -= h
         self.now = end
