@@ -38,13 +38,20 @@ def test_errors_name_file_line_and_column(tmp_path: Path) -> None:
     )
     found = problems(path)
     text = "\n".join(found)
-    assert f"{path}:3:19: triggers[0].point.role: unknown role 'zone_co3'. Did you mean 'zone_co2'?" in text
+    assert (
+        f"{path}:3:19: triggers[0].point.role: unknown role 'zone_co3'. Did you mean 'zone_co2'?"
+        in text
+    )
     assert "bad.yaml:3:" in text and "'5 minutes' is not a number with a unit" in text
     assert "bad.yaml:4:" in text and "unknown day 'fry'" in text
     assert "bad.yaml:5:" in text and "a trigger takes exactly one of: time, point, no_quiet" in text
     assert "bad.yaml:7:" in text and "missing required key 'for'" in text
     assert "bad.yaml:8:" in text and "unknown placeholder {zoen}. Did you mean 'zone'?" in text
-    assert "bad.yaml:9:" in text and "a step takes exactly one of" in text and "(found write, wait)" in text
+    assert (
+        "bad.yaml:9:" in text
+        and "a step takes exactly one of" in text
+        and "(found write, wait)" in text
+    )
     assert "bad.yaml:11:1: on_eror: unknown key 'on_eror'. Did you mean 'on_error'?" in text
 
 
@@ -55,7 +62,9 @@ def test_a_quiet_trigger_needs_a_window_longer_than_its_stretch(tmp_path: Path) 
         "steps:\n  - event: {message: leak}\n"
     )
     (found,) = problems(path)
-    assert "leak.yaml:3:" in found and "'within' (3600 s) must be longer than 'for' (7200 s)" in found
+    assert (
+        "leak.yaml:3:" in found and "'within' (3600 s) must be longer than 'for' (7200 s)" in found
+    )
 
 
 def test_broken_yaml_is_located(tmp_path: Path) -> None:
@@ -119,7 +128,10 @@ def test_site_routines_are_checked_against_the_site(tmp_path: Path, run) -> None
     assert f"site.yaml:{row}:" in result.output
     assert "device 'water-valve' has no point 'overide'. Did you mean 'override'?" in result.output
     assert "water-meter.flow is read-only" in result.output
-    assert "unknown profile 'office-en16798-cat3'. Did you mean 'office-en16798-cat2'?" in result.output
+    assert (
+        "unknown profile 'office-en16798-cat3'. Did you mean 'office-en16798-cat2'?"
+        in result.output
+    )
     assert "no point of the site has role 'battery_state_of_charge'" in result.output
 
 

@@ -222,10 +222,12 @@ class SimBuilding:
         now = now.replace(microsecond=0)
         begin = now - dt.timedelta(seconds=warmup_s)
         building = cls(layout, devices, Plant(physics), begin, missing, gateway or None)
-        building.plant.water = water
         physics.step(0, building.now)
         while building.now < now:
             building.advance(min(STEP_S, (now - building.now).total_seconds()))
+        if water is not None:  # injected leaks and bursts start now, not in the warm-up
+            water.now = building.now
+            building.plant.water = water
         return building
 
     # ---- time ---------------------------------------------------------------------------
