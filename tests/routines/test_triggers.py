@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
@@ -85,7 +86,7 @@ def test_point_watch_against_its_definition(
                 break
             start = ts
         assert at - start >= hold_s
-    for first, second in zip(fires, fires[1:], strict=False):
+    for first, second in itertools.pairwise(fires):
         between = [v for ts, v in history if first < ts < second]
         assert any(v <= 1200 - hysteresis for v in between)
 
