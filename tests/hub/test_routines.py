@@ -182,3 +182,44 @@ async def test_a_burst_is_caught_after_30_minutes_and_the_valve_shut(
         assert valve.value == 2 and flow.value == 0
     finally:
         session.close()
+
+
+async def test_time_and_hub_start_triggers_fire_once_and_never_replay(tmp_path: Path) -> None:
+    """A site without reachable devices: event-only routines on a fast simulated clock."""
+    from tests.routines.test_schema import water_site
+
+    site = water_site(tmp_path)
+    folder = tmp_path / "routines"
+    folder.mkdir()
+    (folder / "morning.yaml").write_text(
+        'routine: morning\ntriggers:\n  - time: {at: "05:30", days: mon-fri}\n'
+        '  - time: {at: "04:00"}\n'
+        'steps:\n  - event: {message: "{trigger} at {time}"}\n'
+    )
+    (folder / "start.yaml").write_text(
+        "routine: start\ntriggers:\n  - hub_start: true\nsteps:\n  - event: {message: started}\n"
+    )
+    session = Session(site, tmp_path / "home")
+    events: list[Event] = []
+    session.observers.append(events.append)
+    berlin = ZoneInfo("Europe/Berlin")
+    # Monday 05:00: 04:00 has passed (never replayed), 05:30 comes in 30 simulated minutes
+    clock = Clock(dt.datetime(2026, 1, 12, 5, 0, tzinfo=berlin), speed=3600, tz=berlin)
+    harness = Harness(session, clock)
+    engine = RoutineEngine()
+    task = asyncio.ensure_future(engine.run(harness))
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and clock.now().hour < 7:
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        session.close()
+    messages = sorted(e.message or "" for e in events if e.kind == "routine-event")
+    assert len(messages) == 2 and messages[1] == "started"
+    assert messages[0].startswith("at 05:30 at 2026-01-12 05:3")  # on time, not a tick late
+    status = harness.sections["routines"]()["routines"]
+    assert status["morning"]["next"] == {"0": "2026-01-13T05:30:00+01:00",
+                                         "1": "2026-01-13T04:00:00+01:00"}  # fmt: skip
+    assert harness.wanted == {}  # nothing to poll: no point triggers

@@ -121,8 +121,11 @@ class RoutineEngine:
         reader = asyncio.ensure_future(self._read(ctx))
         try:
             while True:
-                self._tick(ctx.clock.time())
-                await asyncio.sleep(TICK_REAL_S)
+                now = ctx.clock.time()
+                self._tick(now)
+                times = [w.timestamp() for s in self.states.values() for w in s.times.values()]
+                due = ctx.clock.real_seconds(min(times) - now) if times else TICK_REAL_S
+                await asyncio.sleep(min(TICK_REAL_S, due))  # wake on time for a time trigger
         finally:
             reader.cancel()
             running = [s.running for s in self.states.values() if s.running is not None]
