@@ -57,6 +57,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "profile",
         "Validate, plan and apply energy and comfort profiles.",
     ),
+    "routine": (
+        "smartbuild.commands.routine",
+        "routine",
+        "List, validate and run routines (triggers, conditions, steps).",
+    ),
     "rollback": (
         "smartbuild.commands.rollback",
         "rollback",

@@ -36,6 +36,10 @@ def instructions(state: dict[str, Any]) -> list[str]:
         f"  Modbus TCP  {modbus['devices']} devices on {modbus['range']}"
         + (f" (gateway {modbus['gateway']}: RS-485 units behind it)" if modbus["gateway"] else ""),
     ]
+    water = state.get("water")
+    if water:
+        lines.append(f"  water       meter, valve and leak detector (leak {water['leak_lph']:g} L/h, "
+                     f"burst {water['burst_m3h']:g} m³/h)")  # fmt: skip
     if mdns:
         lines.append(f"  mDNS        {len(mdns['services'])} services on {mdns['interface']}")
     if ble:
@@ -143,8 +147,15 @@ async def _serve(app: App, options: Any) -> None:
     help="Wall-clock seconds between physics updates.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Weather noise seed.")
+@click.option("--water", is_flag=True,
+              help="Add a water meter, a shut-off valve and a leak detector (units 4-6 on the bus).")  # fmt: skip
+@click.option("--leak", "leak", type=float, default=0.0, metavar="L/H",
+              help="Inject a continuous leak of this many litres per hour (implies --water).")  # fmt: skip
+@click.option("--burst", "burst", type=float, default=0.0, metavar="M3/H",
+              help="Inject a burst pipe of this many m³/h (implies --water).")  # fmt: skip
 def sim(zones: int, kind: str, speed: float, start_text: str | None, site_out: Path, base: str,
-        port: int, ble: bool | None, mdns: bool, tick: float, seed: int) -> None:  # fmt: skip
+        port: int, ble: bool | None, mdns: bool, tick: float, seed: int, water: bool,
+        leak: float, burst: float) -> None:  # fmt: skip
     """Run a simulated building (Modbus, mDNS and BLE on loopback) until interrupted."""
     from smartbuild.aio import run_sync
     from smartbuild.sim.serve import SimOptions
@@ -153,6 +164,7 @@ def sim(zones: int, kind: str, speed: float, start_text: str | None, site_out: P
     options = SimOptions(
         home=app.home, zones=zones, kind=kind, speed=speed, base=base, port=port,
         start=parse_start(start_text), site_out=site_out, ble=ble, mdns=mdns, tick_s=tick, seed=seed,
+        water=water, leak_lph=leak, burst_m3h=burst,
     )  # fmt: skip
     options.check()
     run_sync(_serve(app, options))

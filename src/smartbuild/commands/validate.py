@@ -35,10 +35,19 @@ def _validate_profile(path: Path, app: App) -> list[str]:
     return [f"profile {profile.profile!r}"]
 
 
+def _validate_routine(path: Path, app: App) -> list[str]:
+    from smartbuild.routines.loading import load_routine_file
+
+    routine = load_routine_file(path).routine
+    return [f"routine {routine.routine!r}: {len(routine.triggers)} triggers, "
+            f"{len(routine.steps)} steps"]  # fmt: skip
+
+
 KINDS: dict[str, Callable[[Path, App], list[str]]] = {
     "site": _validate_site,
     "template": _validate_template,
     "profile": _validate_profile,
+    "routine": _validate_routine,
 }
 
 
@@ -58,7 +67,7 @@ def detect_kind(path: Path) -> str:
     raise ConfigError(
         doc.problem(
             (),
-            "cannot tell what this file is: expected a top-level 'site:', 'template:' or "
+            "cannot tell what this file is: expected a top-level 'site:', 'template:', 'routine:' or "
             "'profile:' key",
         )
     )

@@ -192,6 +192,7 @@ class Site(Closed):
     templates: list[str] = []  # extra template files or directories, relative to the site file
     profiles: list[str] = []  # extra profile directories, relative to the site file
     hub: HubSpec | None = None  # what `smartbuild hub run` runs (config/hub.py)
+    routines: list[dict[str, Any]] = []  # validated by smartbuild.routines (docs/routines.md)
 
     @field_validator("timezone")
     @classmethod

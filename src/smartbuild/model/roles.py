@@ -61,6 +61,11 @@ _ROLES: tuple[Role, ...] = (
     Role("supply_air_temperature", _C, False, "supply air temperature of an air-handling unit"),
     Role("active_power", "kW", False, "active power of a load"),
     Role("switch", "bool", True, "relay or switch state"),
+    # Water.
+    Role("water_flow", "m³/h", False, "water flow through a meter"),
+    Role("water_volume_total", "m³", False, "water volume counter of a meter"),
+    Role("leak_alarm", "bool", False, "water leak detected (sensing cable or probe)"),
+    Role("valve", "enum", True, "shut-off valve command (device code: open, closed)"),
     # Weather.
     Role("outdoor_temperature", _C, False, "outdoor air temperature"),
     Role(

@@ -51,6 +51,9 @@ class SimOptions:
     mdns: bool = True
     tick_s: float = 1.0
     seed: int | None = 0
+    water: bool = False  # a water meter, shut-off valve and leak detector on the bus
+    leak_lph: float = 0.0  # an injected continuous leak (litres per hour); implies water
+    burst_m3h: float = 0.0  # an injected burst (m³/h); implies water
 
     def check(self) -> None:
         """Refuse values that cannot work, before anything starts."""
@@ -71,6 +74,8 @@ class SimOptions:
                              hint="the simulator listens on 127.0.0.0/8 only, e.g. --base 127.0.2.1")  # fmt: skip
         if not 0 <= self.port <= 65535:
             raise UsageError(f"--port {self.port} is not a TCP port")
+        if not (0 <= self.leak_lph <= 10_000 and 0 <= self.burst_m3h <= 100):
+            raise UsageError("--leak must be 0-10000 L/h and --burst 0-100 m³/h")
         if not 0.05 <= self.tick_s <= 60:
             raise UsageError(f"tick of {self.tick_s} s is outside 0.05-60 s")
 
@@ -144,8 +149,13 @@ class Simulator:
         except ValueError:
             raise UsageError(f"127.0.0.0/8 has no room for {count} addresses from {o.base}",
                              hint="use a lower --base, e.g. 127.0.2.1") from None  # fmt: skip
+        water = None
+        if o.water or o.leak_lph or o.burst_m3h:
+            from smartbuild.sim.building.water import WaterModel
+
+            water = WaterModel(leak_lph=o.leak_lph, burst_m3h=o.burst_m3h)
         b = SimBuilding.create(o.zones, kind=o.kind, hosts=hosts, port=o.port, start=o.start,
-                               templates=templates, seed=o.seed)  # fmt: skip
+                               templates=templates, seed=o.seed, water=water)  # fmt: skip
         self.building = b
         for gap in b.missing:
             self.notice(f"no template for the {gap}: the building has none")
@@ -189,6 +199,7 @@ class Simulator:
                 "units": sorted({s.unit for s in self._served}),
                 "devices": len(self._served),
             },
+            "water": {"leak_lph": o.leak_lph, "burst_m3h": o.burst_m3h} if water else None,
             "mdns": {"interface": "127.0.0.1", "services": [a.name for a in mdns]} if o.mdns else None,
             "ble": {"bus_address": self._bus_address, "devices": [s.address for s in ble.sensors]}
             if ble is not None else None,

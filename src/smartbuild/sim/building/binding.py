@@ -41,6 +41,8 @@ _HP_ROLES = {"heat_pump_power", "heat_pump_enable", "heat_pump_flow_setpoint", "
 def device_kind(template: Template) -> str:
     """Return what a device is, judged by the roles of its points."""
     roles = {p.role for p in template.points.values() if p.role}
+    if roles & {"water_flow", "water_volume_total", "leak_alarm", "valve"}:
+        return "water"
     if "site_active_power" in roles:
         return "meter"
     if roles & {"pv_active_power", "pv_power_limit"}:
@@ -116,6 +118,7 @@ class Plant:
         self.ev_enabled = True
         self.pv_kwh = self.hp_kwh = self.ev_session_kwh = 0.0
         self.running_mean_c = physics.climate.annual_mean_c
+        self.water: Any = None  # a WaterModel when the building has water devices (sim --water)
         self._cache: dict[str, Any] = {}  # sums over all zones, computed once per step
         self._site_roles: dict[str, Any] = {
             "ev_charger_current_limit": lambda: self.ev_limit_a,
@@ -190,6 +193,13 @@ class Plant:
         if name in dev.stored:
             return dev.stored[name]
         role = spec.role
+        if self.water is not None and dev.kind == "water" and (role or not spec.writable):
+            got = self.water.role_value(role) if role else None
+            if isinstance(got, bool):
+                return got
+            if got is not None:
+                return convert(float(got), ROLES[role].unit, spec.unit) if role else got
+            return self.water.point_value(name, spec.unit)
         if role is not None and role in ROLES:
             got = self.role_value(dev, role)
             if got is not None:
@@ -266,6 +276,9 @@ class Plant:
         if number is not None and not low <= number <= high:
             raise UsageError(f"{dev.id}.{name}: {number:g} is outside {spec.min}..{spec.max}")
         role = spec.role
+        if role == "valve" and self.water is not None:
+            self.water.valve_code = int(value)
+            return
         if role is None or not self._write_role(dev, role, value, spec):
             dev.stored[name] = value
             return

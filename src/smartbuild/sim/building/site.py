@@ -54,6 +54,12 @@ class Slot:
     unit: int | None = None  # unit id behind the gateway; None = a TCP device of its own
 
 
+# device id, template, unit behind the gateway, title: the water devices of `sim --water`
+WATER_DEVICES = (
+    ("water-meter", "dynaflox-ultrad", 4, "water meter"),
+    ("water-valve", "belimo-uk24mod", 5, "shut-off valve"),
+    ("leak-detector", "rle-ld5000", 6, "leak detection controller"),
+)
 PARKING = "parking"  # a zone without a thermal model: the car park with the EV chargers
 
 
@@ -160,11 +166,13 @@ class SimBuilding:
         choose: Mapping[str, str] | None = None,
         seed: int | None = 0,
         warmup_s: float = WARMUP_S,
+        water: Any = None,
     ) -> SimBuilding:
         """Lay out zones and devices, choose templates by role and settle the physics.
 
         ``hosts`` are the loopback addresses of the TCP devices (gateway first; none: no
-        addresses, as for KPI runs); ``choose`` maps slot prefixes to template names.
+        addresses, as for KPI runs); ``choose`` maps slot prefixes to template names. ``water``
+        (a ``WaterModel``) adds a water meter, a shut-off valve and a leak detector to the bus.
         """
         layout = zone_layout(zones, kind) if isinstance(zones, int) else list(zones)
         table = modbus_templates(templates)
@@ -191,6 +199,11 @@ class SimBuilding:
             title = f"{slot.name} (RS-485 unit {slot.unit} behind the gateway)"
             devices.append(SimDevice(slot.prefix, picked[slot], "modbus-tcp", gateway, slot.unit,
                                      title=title))  # fmt: skip
+        if water is not None and gateway:
+            for prefix, name, unit, title in WATER_DEVICES:
+                if name in table:
+                    devices.append(SimDevice(prefix, table[name], "modbus-tcp", gateway, unit,
+                                             title=f"{title} (RS-485 unit {unit})"))  # fmt: skip
         for slot in tcp:
             address = f"{next(addresses)}:{port}"
             # EV chargers stand in the car park, so parking profiles (peak shaving) select them
@@ -212,6 +225,9 @@ class SimBuilding:
         physics.step(0, building.now)
         while building.now < now:
             building.advance(min(STEP_S, (now - building.now).total_seconds()))
+        if water is not None:  # injected leaks and bursts start now, not in the warm-up
+            water.now = building.now
+            building.plant.water = water
         return building
 
     # ---- time ---------------------------------------------------------------------------
@@ -230,6 +246,8 @@ class SimBuilding:
             self.now += dt.timedelta(seconds=h)
             self.physics.step(h, self.now)
             self.plant.after_step(h)
+            if self.plant.water is not None:
+                self.plant.water.advance(h, self.now)
             remaining -= h
 
     # ---- devices ------------------------------------------------------------------------

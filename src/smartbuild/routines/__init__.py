@@ -1,0 +1,1 @@
+"""Routines: when (triggers), whether (conditions) and what (steps), as YAML; pure, no I/O."""
