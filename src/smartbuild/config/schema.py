@@ -7,6 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from smartbuild.config.mqtt import MqttSpec
 from smartbuild.config.secret import SecretText
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
@@ -188,6 +189,7 @@ class Site(Closed):
     devices: dict[Name, DeviceSpec] = {}
     templates: list[str] = []  # extra template files or directories, relative to the site file
     profiles: list[str] = []  # extra profile directories, relative to the site file
+    mqtt: MqttSpec | None = None  # the hub's MQTT bridge (docs/mqtt.md)
 
     @field_validator("timezone")
     @classmethod
