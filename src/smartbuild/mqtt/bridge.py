@@ -174,7 +174,10 @@ class MqttBridge:
         await client.publish(topics.status, "online", qos=1, retain=True)
         await self._publish_hub(client)
         await self._publish_everything(client)
-        await client.subscribe(topics.set_filter, qos=1)
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+
+        # retain-as-published: a retained command shows as such even when it arrives live
+        await client.subscribe(topics.set_filter, options=SubscribeOptions(qos=1, retainAsPublished=True))
         await client.subscribe(topics.fleet_request, qos=1)
         if settings.discovery:
             await client.subscribe(f"{settings.discovery_prefix}/status", qos=1)

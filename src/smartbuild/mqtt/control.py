@@ -62,8 +62,9 @@ async def run_command(bridge: MqttBridge, client: Any, message: Any, device_id: 
             run = None if not fresh else applied_before(bridge, command.id)
             if not fresh or run is not None:
                 bridge.counters["duplicates"] += 1
-                duplicate = {**(earlier or {}), **result, "duplicate": True}
-                duplicate.setdefault("status", "duplicate")
+                duplicate = {**result, "status": "duplicate", "duplicate": True}
+                if earlier is not None:  # what the first delivery did
+                    duplicate["first"] = {k: earlier.get(k) for k in ("status", "run", "after")}
                 duplicate["message"] = (f"command {command.id} was received before"
                                         + (f" (run {run})" if run else "") + ": not applied again")  # fmt: skip
                 await _publish(bridge, client, topic, duplicate, response_topic, corr)

@@ -112,7 +112,7 @@ class BrokerSettings:
             if self.ca_file is not None and not Path(self.ca_file).exists():
                 raise UsageError(f"CA file not found: {self.ca_file}")
             tls_context = ssl.create_default_context(cafile=self.ca_file)
-        return mqtt.Client(
+        client = mqtt.Client(
             self.host,
             self.port,
             username=self.username,
@@ -124,3 +124,5 @@ class BrokerSettings:
             timeout=10,
             keepalive=30,
         )
+        client.pending_calls_threshold = 100_000  # batches of QoS 1 publishes are expected
+        return client
