@@ -98,6 +98,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "sim",
         "Run a simulated building (Modbus, mDNS and BLE on loopback) until interrupted.",
     ),
+    "fleet": (
+        "smartbuild.commands.fleet",
+        "fleet",
+        "See and command the hubs on one MQTT broker (status, apply, log).",
+    ),
     "schema": ("smartbuild.commands.schema", "schema", "Print the JSON Schema of a file format."),
     "completion": (
         "smartbuild.commands.completion",

@@ -74,16 +74,29 @@ def write_site(path: Path, site: str, endpoint: tuple[str, int], count: int, mqt
     template = template.replace("template: acme-th200", "template: th-fast")
     template = template.replace("defaults: {", "defaults: {settle: 0, ")
     (path / "th-fast.yaml").write_text(template)
+    (path / "profiles").mkdir(exist_ok=True)
+    (path / "profiles" / "setback.yaml").write_text(SETBACK)
     site_file = path / "site.yaml"
     site_file.write_text(textwrap.dedent(f"""\
         site: {site}
         templates: [th-fast.yaml]
         zones:
-          office: {{title: Open office}}
+          office: {{title: Open office, tags: [office]}}
+        profiles: [profiles]
         mqtt: {mqtt}
         devices:
         """) + devices + "\n")  # fmt: skip
     return site_file
+
+
+SETBACK = """\
+profile: setback
+title: Heating set back in every office
+applies_to: {tags: [office]}
+modes:
+  night: {heating_setpoint: 17}
+schedule: {default: night}
+"""
 
 
 class Listener:

@@ -360,8 +360,9 @@ class Session:
         dry_run: bool = False,
         expires: float | None = None,
         pace_s: float = 0.0,
+        command: str | None = None,
     ) -> ApplyResult:
-        """Write a plan's changes (after confirm) as one journaled run."""
+        """Write a plan's changes (after confirm) as one journaled run (``command`` names it)."""
         from smartbuild.model.writes import WriteRequest
         from smartbuild.profiles.loading import file_sha256
         from smartbuild.services.writes import apply_writes
@@ -377,7 +378,7 @@ class Session:
         details = {"profile_path": live.path, "profile_sha256": file_sha256(Path(live.path)),
                    "dry_run": dry_run, "expires": expires}  # fmt: skip
         result = ApplyResult(live, None, dry_run=dry_run, expires=expires)
-        with self._run(f"profile apply {live.profile.profile}", **details) as run:
+        with self._run(command or f"profile apply {live.profile.profile}", **details) as run:
             result.run = run.id
             for action in live.plan.actions:
                 if action.status == "blocked":
