@@ -73,6 +73,7 @@ def write_site(path: Path, site: str, endpoint: tuple[str, int], count: int, mqt
     template = (Path(__file__).parents[2] / "src/smartbuild/templates/acme-th200.yaml").read_text()
     template = template.replace("template: acme-th200", "template: th-fast")
     template = template.replace("defaults: {", "defaults: {settle: 0, ")
+    template = template.replace("poll_interval: 10", "poll_interval: 0.5")
     (path / "th-fast.yaml").write_text(template)
     (path / "profiles").mkdir(exist_ok=True)
     (path / "profiles" / "setback.yaml").write_text(SETBACK)

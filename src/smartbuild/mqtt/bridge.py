@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import secrets
 import socket
 import time
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
     from smartbuild.mqtt.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
-BACKOFF_FIRST_S = 0.2
-BACKOFF_MAX_S = 30.0
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 2.0  # a broker back after a restart is found within ~2 s
 SYNC_TIMEOUT_S = 5.0
 PUBLISH_BATCH = 200
 
@@ -133,18 +134,21 @@ class MqttBridge:
                     delay = BACKOFF_FIRST_S
                     try:
                         await self._session(client)
-                    finally:
-                        self.connected.clear()
+                    except asyncio.CancelledError:
                         # a clean exit says so itself: the last will fires only on a lost link
                         with contextlib.suppress(Exception):
                             await client.publish(self.topics.status, "offline", qos=1,
                                                  retain=True, timeout=2)  # fmt: skip
+                        raise
+                    finally:
+                        self.connected.clear()
             except mqtt.MqttError as error:
                 self.last_error = f"{type(error).__name__}: {error}"
                 log.info("mqtt: %s; reconnecting in %.1f s", self.last_error, delay)
             finally:
                 self.client = None
-            await asyncio.sleep(delay)
+            # jitter: hubs that lost one broker must not all knock at the same instant
+            await asyncio.sleep(delay * random.uniform(0.75, 1.25))
             delay = min(delay * 2, BACKOFF_MAX_S)
 
     async def _session(self, client: Any) -> None:
