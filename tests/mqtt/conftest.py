@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from smartbuild.mqtt.settings import NO_DELAY
 from smartbuild.sim.peers.mosquitto import Mosquitto
 
 aiomqtt = pytest.importorskip("aiomqtt")
@@ -135,7 +136,7 @@ class Listener:
 @contextlib.asynccontextmanager
 async def listening(broker: Mosquitto, *topics: str, **login: Any) -> AsyncIterator[Listener]:
     """Connect, subscribe to topics (QoS 1) and record messages until the block ends."""
-    async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5,
+    async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5, socket_options=[NO_DELAY],
                               **login) as client:  # fmt: skip
         listener = Listener(client)
         task = asyncio.ensure_future(listener.pump())

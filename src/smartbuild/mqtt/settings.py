@@ -7,6 +7,7 @@ client is built, and its absence is a clear error with the install command.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from smartbuild.config.mqtt import MqttSpec
 
 INSTALL_HINT = "install the MQTT extra: pip install 'smartbuild[mqtt]'"
+# small MQTT packets must not wait for Nagle's algorithm and a delayed ACK (~40 ms each way)
+NO_DELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def aiomqtt_module() -> Any:
@@ -123,6 +126,7 @@ class BrokerSettings:
             tls_context=tls_context,
             timeout=10,
             keepalive=30,
+            socket_options=[NO_DELAY],
         )
         client.pending_calls_threshold = 100_000  # batches of QoS 1 publishes are expected
         return client

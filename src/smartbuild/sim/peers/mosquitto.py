@@ -60,7 +60,7 @@ class Mosquitto:
     def _write_config(self) -> Path:
         lines = [f"listener {self.port} {self.host}", "persistence false",
                  "log_dest stderr", "log_type error", "log_type warning",
-                 "max_queued_messages 100000"]  # fmt: skip
+                 "max_queued_messages 100000", "set_tcp_nodelay true"]  # fmt: skip
         if self.users:
             passwd = self.dir / "passwd"
             passwd.write_text("")
