@@ -60,7 +60,11 @@ class Observer:
             self.count += 1
             self.latest[topic] = message.payload
             waiter = self.waiters.get(topic)
-            if waiter and not waiter[1].done() and (waiter[0] is None or waiter[0] in message.payload):
+            if (
+                waiter
+                and not waiter[1].done()
+                and (waiter[0] is None or waiter[0] in message.payload)
+            ):
                 waiter[1].set_result(time.perf_counter())
 
     def expect(self, topic: str, contains: bytes | None = None) -> asyncio.Future[float]:
@@ -71,6 +75,7 @@ class Observer:
 
 async def main_async(args: argparse.Namespace) -> int:
     import aiomqtt
+    from tests.mqtt.conftest import write_site
 
     from smartbuild.journal import Journal
     from smartbuild.mqtt.bridge import MqttBridge
@@ -79,7 +84,6 @@ async def main_async(args: argparse.Namespace) -> int:
     from smartbuild.services.session import Session
     from smartbuild.sim.peers.modbus_farm import ModbusFarm, ServerSpec, SimUnit
     from smartbuild.sim.peers.mosquitto import Mosquitto
-    from tests.mqtt.conftest import write_site
 
     tmp = Path(tempfile.mkdtemp(prefix="smartbuild-mqtt-bench-"))
     broker = Mosquitto().start()
@@ -96,9 +100,13 @@ async def main_async(args: argparse.Namespace) -> int:
                              discrete={0: True}) for u in range(1, args.devices + 1)]  # fmt: skip
             endpoint = await farm.add_server(ServerSpec(f"127.0.8.{i + 1}", units, port=0))
             endpoints.append(endpoint)
-            mqtt = f"{{url: \"{broker.url}\", commands: true, rate_limit_s: 0, heartbeat_s: 60}}"
+            mqtt = f'{{url: "{broker.url}", commands: true, rate_limit_s: 0, heartbeat_s: 60}}'
             site_file = write_site(tmp / site, site, endpoint, args.devices, mqtt)
-            text = (tmp / site / "th-fast.yaml").read_text().replace("poll_interval: 0.5", "poll_interval: 1")
+            text = (
+                (tmp / site / "th-fast.yaml")
+                .read_text()
+                .replace("poll_interval: 0.5", "poll_interval: 1")
+            )
             (tmp / site / "th-fast.yaml").write_text(text)
             session = Session(site_file, tmp / f"home-{site}")
             sessions.append(session)
@@ -127,7 +135,9 @@ async def main_async(args: argparse.Namespace) -> int:
                     host, port = endpoints[i]
                     for unit in range(1, min(args.devices, 10) + 1):
                         topic = f"smartbuild/{site}/th-{unit}/room_temperature"
-                        waits.append(seen.expect(topic, f'"value":{json.dumps(value / 10)},'.encode()))
+                        waits.append(
+                            seen.expect(topic, f'"value":{json.dumps(value / 10)},'.encode())
+                        )
                         await farm.set_registers(host, port, unit, "input", 0, [value])
                 for arrived in await asyncio.wait_for(asyncio.gather(*waits), 30):
                     state_ms.append((arrived - t0) * 1000)
@@ -175,7 +185,9 @@ async def main_async(args: argparse.Namespace) -> int:
         state_topics = {f"smartbuild/{s}/th-{u}/{p}" for s in sites for u in range(1, args.devices + 1)
                         for p in ("room_temperature", "room_humidity", "heating_setpoint",
                                   "cooling_setpoint", "hvac_mode", "occupancy")}  # fmt: skip
-        async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5, socket_options=[NO_DELAY]) as client:
+        async with aiomqtt.Client(
+            broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5, socket_options=[NO_DELAY]
+        ) as client:
             seen = Observer(client)
             pump = asyncio.ensure_future(seen.pump())
             await client.subscribe("smartbuild/#", qos=1)
@@ -227,7 +239,9 @@ async def main_async(args: argparse.Namespace) -> int:
         shown = f"{recovery:.2f} s" if recovery is not None else "not within 30 s"
         print(f"{'broker restart -> all hubs back':<34} {shown} ({len(state_topics)} states)")
         print(f"{'messages/s during recovery':<34} {burst:,.0f}")
-        print(f"{'commands':<34} {len(ids)} sent + {len(again)} resent; lost {lost}, doubled {doubled}")
+        print(
+            f"{'commands':<34} {len(ids)} sent + {len(again)} resent; lost {lost}, doubled {doubled}"
+        )
         if pct(command_ms, 99) > GOAL_P99_MS:
             misses.append(f"command p99 {pct(command_ms, 99):.0f} ms > {GOAL_P99_MS:.0f} ms")
         if recovery is None or recovery > GOAL_RECOVERY_S:
@@ -254,7 +268,9 @@ def main() -> int:
     """Parse options and run the benchmark; 1 when a goal is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hubs", type=int, default=10)
-    parser.add_argument("--devices", type=int, default=34, help="thermostats per hub (6 points each)")
+    parser.add_argument(
+        "--devices", type=int, default=34, help="thermostats per hub (6 points each)"
+    )
     parser.add_argument("--commands", type=int, default=200)
     args = parser.parse_args()
     return asyncio.run(main_async(args))

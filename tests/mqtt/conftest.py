@@ -58,7 +58,9 @@ async def start_farm(count: int, host: str = "127.0.7.1") -> Any:
     from smartbuild.sim.peers.modbus_farm import ModbusFarm, ServerSpec
 
     farm = ModbusFarm(port=0)
-    endpoint = await farm.add_server(ServerSpec(host, [th_unit(i + 1) for i in range(count)], port=0))
+    endpoint = await farm.add_server(
+        ServerSpec(host, [th_unit(i + 1) for i in range(count)], port=0)
+    )
     return farm, endpoint
 
 
@@ -66,8 +68,8 @@ def write_site(path: Path, site: str, endpoint: tuple[str, int], count: int, mqt
     """Write a site with `count` thermostats (settle 0) and an mqtt block."""
     host, port = endpoint
     devices = "\n".join(
-        f"  th-{i + 1}: {{template: th-fast, transport: modbus-tcp, address: \"{host}:{port}\", "
-        f"unit: {i + 1}, zone: office, title: \"Thermostat {i + 1}\"}}"
+        f'  th-{i + 1}: {{template: th-fast, transport: modbus-tcp, address: "{host}:{port}", '
+        f'unit: {i + 1}, zone: office, title: "Thermostat {i + 1}"}}'
         for i in range(count)
     )
     path.mkdir(parents=True, exist_ok=True)

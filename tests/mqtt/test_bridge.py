@@ -13,23 +13,27 @@ SITE = "hq"
 
 async def setup(tmp_path: Path, broker: Any, count: int = 2, commands: bool = True) -> Any:
     farm, endpoint = await start_farm(count)
-    mqtt = f"{{url: \"{broker.url}\", commands: {str(commands).lower()}, rate_limit_s: 0.5}}"
+    mqtt = f'{{url: "{broker.url}", commands: {str(commands).lower()}, rate_limit_s: 0.5}}'
     return farm, write_site(tmp_path / "site", SITE, endpoint, count, mqtt)
 
 
 async def test_states_are_retained_json_and_status_goes_offline_on_a_clean_exit(tmp_path, broker):
     farm, site = await setup(tmp_path, broker)
     try:
-        async with running_bridge(site, tmp_path / "home"):
-            async with listening(broker, "smartbuild/hq/#") as seen:
-                state = await seen.wait_for(lambda: seen.last_json("smartbuild/hq/th-1/heating_setpoint"))
-                assert state["value"] == 21.0 and state["unit"] == "°C"
-                assert state["quality"] == "good" and state["timestamp"].endswith("Z")
-                mode = await seen.wait_for(lambda: seen.last_json("smartbuild/hq/th-2/hvac_mode"))
-                assert mode["value"] == 1 and mode["text"] == "heat"
-                assert all(m.retain for m in seen.on("smartbuild/hq/th-1/heating_setpoint"))
-                assert seen.on("smartbuild/hq/status")[-1].payload == b"online"
-                assert seen.on("smartbuild/hq/th-1/availability")[-1].payload == b"online"
+        async with (
+            running_bridge(site, tmp_path / "home"),
+            listening(broker, "smartbuild/hq/#") as seen,
+        ):
+            state = await seen.wait_for(
+                lambda: seen.last_json("smartbuild/hq/th-1/heating_setpoint")
+            )
+            assert state["value"] == 21.0 and state["unit"] == "°C"
+            assert state["quality"] == "good" and state["timestamp"].endswith("Z")
+            mode = await seen.wait_for(lambda: seen.last_json("smartbuild/hq/th-2/hvac_mode"))
+            assert mode["value"] == 1 and mode["text"] == "heat"
+            assert all(m.retain for m in seen.on("smartbuild/hq/th-1/heating_setpoint"))
+            assert seen.on("smartbuild/hq/status")[-1].payload == b"online"
+            assert seen.on("smartbuild/hq/th-1/availability")[-1].payload == b"online"
         async with listening(broker, "smartbuild/hq/status") as after:
             status = await after.wait_for(lambda: after.on("smartbuild/hq/status"))
             assert status[-1].payload == b"offline" and status[-1].retain
@@ -37,8 +41,15 @@ async def test_states_are_retained_json_and_status_goes_offline_on_a_clean_exit(
         await farm.close()
 
 
-async def command(broker: Any, topic: str, payload: bytes | str, *, retain: bool = False,
-                  timeout: float = 10.0, **login: Any) -> dict[str, Any]:
+async def command(
+    broker: Any,
+    topic: str,
+    payload: bytes | str,
+    *,
+    retain: bool = False,
+    timeout: float = 10.0,
+    **login: Any,
+) -> dict[str, Any]:
     """Publish a command and return the next result published for it."""
     result_topic = topic[: -len("/set")] + "/result"
     async with listening(broker, result_topic, **login) as seen:
@@ -61,17 +72,26 @@ async def test_commands_write_verified_values_through_the_write_path(tmp_path, b
             assert (await farm.get_registers(host, port, 1, "holding", 10))[0] == 225
             result = await command(broker, "smartbuild/hq/th-1/hvac_mode/set", "Cool")
             assert result["status"] == "written" and result["after"] == 2, result
-            result = await command(broker, "smartbuild/hq/th-2/heating_setpoint/set",
-                                   json.dumps({"value": 19, "id": "c-1", "by": "kitchen panel"}))
+            result = await command(
+                broker,
+                "smartbuild/hq/th-2/heating_setpoint/set",
+                json.dumps({"value": 19, "id": "c-1", "by": "kitchen panel"}),
+            )
             assert result["status"] == "written" and result["id"] == "c-1"
             async with listening(broker, "smartbuild/hq/th-2/heating_setpoint") as seen:
-                state = await seen.wait_for(lambda: seen.last_json("smartbuild/hq/th-2/heating_setpoint"))
+                state = await seen.wait_for(
+                    lambda: seen.last_json("smartbuild/hq/th-2/heating_setpoint")
+                )
                 assert state["value"] == 19
         journal = Journal(tmp_path / "home")
         runs = journal.runs()
         assert len(runs) == 3
         tagged = [r for r in runs if "[cmd c-1]" in r["command"]]
-        assert len(tagged) == 1 and "from kitchen panel on smartbuild/hq/th-2/heating_setpoint/set" in tagged[0]["command"]
+        assert (
+            len(tagged) == 1
+            and "from kitchen panel on smartbuild/hq/th-2/heating_setpoint/set"
+            in tagged[0]["command"]
+        )
         journal.close()
     finally:
         await farm.close()
@@ -91,7 +111,12 @@ async def test_refusals_say_why_and_nothing_is_written(tmp_path, broker):
                 (f"{base}/room_temperature/set", "25", "bounds", "read-only"),
                 (f"{base}/heating_setpont/set", "21", "unknown", "Did you mean 'heating_setpoint'"),
                 ("smartbuild/hq/th-9/heating_setpoint/set", "21", "unknown", "no device 'th-9'"),
-                (f"{base}/heating_setpoint/set", '{"value": 21, "when": 1}', "payload", "unknown keys: when"),
+                (
+                    f"{base}/heating_setpoint/set",
+                    '{"value": 21, "when": 1}',
+                    "payload",
+                    "unknown keys: when",
+                ),
             ]
             for topic, payload, cause, text in cases:
                 result = await command(broker, topic, payload)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 from tests.mqtt import ha_keys
@@ -79,20 +78,30 @@ def test_components_follow_what_points_mean() -> None:
     assert cmps["room_temperature"]["state_class"] == "measurement"
     assert cmps["room_humidity"]["device_class"] == "humidity"
     setpoint = cmps["heating_setpoint"]
-    assert (setpoint["p"], setpoint["min"], setpoint["max"], setpoint["step"]) == ("number", 5, 30, 0.1)
+    assert (setpoint["p"], setpoint["min"], setpoint["max"], setpoint["step"]) == (
+        "number",
+        5,
+        30,
+        0.1,
+    )
     assert setpoint["command_topic"] == "smartbuild/hq/th-1/heating_setpoint/set"
     mode = cmps["hvac_mode"]
     assert mode["p"] == "select" and mode["options"] == ["off", "heat", "cool", "auto"]
-    assert cmps["occupancy"]["p"] == "binary_sensor" and cmps["occupancy"]["device_class"] == "occupancy"
+    assert (
+        cmps["occupancy"]["p"] == "binary_sensor"
+        and cmps["occupancy"]["device_class"] == "occupancy"
+    )
     # without commands, nothing in Home Assistant offers to change a value
     read_only = device_config(th, DiscoveryOptions(Topics("hq"), commands=False))["cmps"]
     assert {c["p"] for c in read_only.values()} == {"sensor", "binary_sensor"}
     assert not any("command_topic" in c for c in read_only.values())
 
 
-async def test_discovery_is_retained_republished_for_home_assistant_and_cleared_on_removal(tmp_path, broker):
+async def test_discovery_is_retained_republished_for_home_assistant_and_cleared_on_removal(
+    tmp_path, broker
+):
     farm, endpoint = await start_farm(2)
-    mqtt = f"{{url: \"{broker.url}\", commands: true}}"
+    mqtt = f'{{url: "{broker.url}", commands: true}}'
     site = write_site(tmp_path / "site", "hq", endpoint, 2, mqtt)
     config1 = "homeassistant/device/smartbuild_hq_th-1/config"
     config2 = "homeassistant/device/smartbuild_hq_th-2/config"
@@ -109,11 +118,12 @@ async def test_discovery_is_retained_republished_for_home_assistant_and_cleared_
                 await states.wait_for(lambda: states.on("smartbuild/hq/th-2/room_temperature"))
         # th-2 leaves the site: its config and states are emptied on the next start
         write_site(tmp_path / "site", "hq", endpoint, 1, mqtt)
-        async with running_bridge(site, tmp_path / "home"):
-            async with listening(broker, "homeassistant/device/+/config",
-                                 "smartbuild/hq/th-2/#") as ha:
-                await ha.wait_for(lambda: ha.on(config1))
-                assert not ha.on(config2)  # nothing retained for it any more
-                assert not ha.on("smartbuild/hq/th-2/room_temperature")
+        async with (
+            running_bridge(site, tmp_path / "home"),
+            listening(broker, "homeassistant/device/+/config", "smartbuild/hq/th-2/#") as ha,
+        ):
+            await ha.wait_for(lambda: ha.on(config1))
+            assert not ha.on(config2)  # nothing retained for it any more
+            assert not ha.on("smartbuild/hq/th-2/room_temperature")
     finally:
         await farm.close()

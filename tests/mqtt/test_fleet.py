@@ -21,9 +21,11 @@ async def three_hubs(tmp_path: Path, broker: Any, commands: bool = True) -> Any:
             farm, endpoint = await start_farm(2, host=f"127.0.7.{index + 1}")
             farms.append(farm)
             stack.push_async_callback(farm.close)
-            mqtt = f"{{url: \"{broker.url}\", commands: {str(commands).lower()}}}"
+            mqtt = f'{{url: "{broker.url}", commands: {str(commands).lower()}}}'
             site_file = write_site(tmp_path / site, site, endpoint, 2, mqtt)
-            bridge = await stack.enter_async_context(running_bridge(site_file, tmp_path / f"home-{site}"))
+            bridge = await stack.enter_async_context(
+                running_bridge(site_file, tmp_path / f"home-{site}")
+            )
             bridges.append(bridge)
         yield farms, bridges
 
@@ -39,7 +41,9 @@ async def test_fleet_status_lists_every_hub(run, tmp_path, broker):
         assert result.exit_code == 0, result.output
         hubs = json.loads(result.stdout)["hubs"]
         assert [h["site"] for h in hubs] == sorted(SITES)
-        assert all(h["status"] == "online" and h["health"] == "ok" and h["devices"] == 2 for h in hubs)
+        assert all(
+            h["status"] == "online" and h["health"] == "ok" and h["devices"] == 2 for h in hubs
+        )
         assert all(h["version"] and h["last_seen"] for h in hubs)
 
 
@@ -47,12 +51,26 @@ async def test_fleet_apply_plans_and_applies_on_each_hub_once(run, tmp_path, bro
     from smartbuild.journal import Journal
 
     async with three_hubs(tmp_path, broker) as (farms, _):
-        result = await fleet(run, "apply", "setback", "--site", "north", "--site", "south",
-                             "--site", "east", "--broker", broker.url, "--yes", "--id", "job-1")
+        result = await fleet(
+            run,
+            "apply",
+            "setback",
+            "--site",
+            "north",
+            "--site",
+            "south",
+            "--site",
+            "east",
+            "--broker",
+            broker.url,
+            "--yes",
+            "--id",
+            "job-1",
+        )
         assert result.exit_code == 0, result.output
         answers = json.loads(result.stdout)["answers"]
         assert sorted(answers) == sorted(SITES)
-        for site, answer in answers.items():
+        for answer in answers.values():
             assert answer["status"] == "ok" and answer["changes"] == 2, answer
             assert {o["status"] for o in answer["outcomes"]} == {"written"}
         for farm in farms:
@@ -60,8 +78,18 @@ async def test_fleet_apply_plans_and_applies_on_each_hub_once(run, tmp_path, bro
             for unit in (1, 2):
                 assert (await farm.get_registers(host, port, unit, "holding", 10))[0] == 170
         # the same id again (a retry): answered, applied nowhere a second time
-        again = await fleet(run, "apply", "setback", "--site", "north", "--broker", broker.url,
-                            "--yes", "--id", "job-1")
+        again = await fleet(
+            run,
+            "apply",
+            "setback",
+            "--site",
+            "north",
+            "--broker",
+            broker.url,
+            "--yes",
+            "--id",
+            "job-1",
+        )
         assert again.exit_code == 0, again.output
         assert json.loads(again.stdout)["answers"]["north"]["status"] == "duplicate"
         log = await fleet(run, "log", "--broker", broker.url, "--site", "north", "--site", "south")
@@ -77,8 +105,20 @@ async def test_fleet_apply_plans_and_applies_on_each_hub_once(run, tmp_path, bro
 
 async def test_fleet_apply_says_which_hubs_refused_or_never_answered(run, tmp_path, broker):
     async with three_hubs(tmp_path, broker, commands=False):
-        result = await fleet(run, "apply", "setback", "--site", "north", "--site", "nowhere",
-                             "--broker", broker.url, "--yes", "--timeout", "1")
+        result = await fleet(
+            run,
+            "apply",
+            "setback",
+            "--site",
+            "north",
+            "--site",
+            "nowhere",
+            "--broker",
+            broker.url,
+            "--yes",
+            "--timeout",
+            "1",
+        )
         assert result.exit_code == 4, result.output
         out = json.loads(result.stdout)
         assert out["answers"]["north"]["status"] == "refused"

@@ -24,16 +24,26 @@ async def test_a_broker_restart_loses_nothing(tmp_path, broker):
             await asyncio.sleep(1.5)
             started = time.monotonic()
             await asyncio.to_thread(broker.start)
-            async with listening(broker, "smartbuild/hq/#", "homeassistant/device/+/config") as seen:
+            async with listening(
+                broker, "smartbuild/hq/#", "homeassistant/device/+/config"
+            ) as seen:
                 state = await seen.wait_for(
-                    lambda: (s := seen.last_json("smartbuild/hq/th-1/room_temperature")) and s["value"] == 23.4 and s)
+                    lambda: (
+                        (s := seen.last_json("smartbuild/hq/th-1/room_temperature"))
+                        and s["value"] == 23.4
+                        and s
+                    )
+                )
                 back = time.monotonic() - started
                 assert state["quality"] == "good" and back < 5, back
                 assert seen.on("smartbuild/hq/status")[-1].payload == b"online"
                 assert seen.on("homeassistant/device/smartbuild_hq_th-2/config")
             assert bridge.connects == 2
-            result = await command(broker, "smartbuild/hq/th-2/heating_setpoint/set",
-                                   json.dumps({"value": 20, "id": "after-restart"}))
+            result = await command(
+                broker,
+                "smartbuild/hq/th-2/heating_setpoint/set",
+                json.dumps({"value": 20, "id": "after-restart"}),
+            )
             assert result["status"] == "written"
     finally:
         await farm.close()
@@ -43,14 +53,16 @@ async def test_users_and_acl_read_only_users_cannot_command(tmp_path, acl_broker
     from smartbuild.mqtt.settings import BrokerSettings
 
     farm, endpoint = await start_farm(1)
-    mqtt = f"{{url: \"{acl_broker.url}\", username: hub, password: !secret mqtt_password, commands: true}}"
+    mqtt = f'{{url: "{acl_broker.url}", username: hub, password: !secret mqtt_password, commands: true}}'
     site = write_site(tmp_path / "site", "hq", endpoint, 1, mqtt)
     (site.parent / "secrets.yaml").write_text("mqtt_password: hub-pw\n")
     host, port = endpoint
     topic = "smartbuild/hq/th-1/heating_setpoint/set"
     try:
         async with running_bridge(site, tmp_path / "home") as bridge:
-            assert "hub-pw" not in repr(bridge.settings) and bridge.settings.display.startswith("mqtt://hub@")
+            assert "hub-pw" not in repr(bridge.settings) and bridge.settings.display.startswith(
+                "mqtt://hub@"
+            )
             viewer = {"username": "viewer", "password": "viewer-pw"}
             async with listening(acl_broker, "smartbuild/hq/#", **viewer) as seen:
                 await seen.wait_for(lambda: seen.on("smartbuild/hq/th-1/heating_setpoint"))

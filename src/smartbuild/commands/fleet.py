@@ -88,13 +88,17 @@ def status(broker: str | None) -> None:
 
 @fleet.command()
 @click.argument("profile")
-@click.option("--site", "sites", multiple=True, required=True, help="A site to apply it on (repeat).")
+@click.option(
+    "--site", "sites", multiple=True, required=True, help="A site to apply it on (repeat)."
+)
 @click.option("--broker", help=BROKER_HELP)
 @click.option("--at", help="Plan for this site-local time instead of now.")
 @click.option("--zone", "zones", multiple=True, help="Only these zones (repeat; globs allowed).")
 @click.option("--dry-run", is_flag=True, help="Plan on each hub and write nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (needed without a terminal).")
-@click.option("--id", "request_id", help="Request id (a retry with the same id is applied at most once).")
+@click.option(
+    "--id", "request_id", help="Request id (a retry with the same id is applied at most once)."
+)
 @click.option("--timeout", type=FiniteFloat(0.1, 3600), default=60.0, show_default=True,
               help="Seconds to wait for the hubs' answers.")  # fmt: skip
 def apply(profile: str, sites: tuple[str, ...], broker: str | None, at: str | None,

@@ -181,7 +181,9 @@ class MqttBridge:
         from paho.mqtt.subscribeoptions import SubscribeOptions
 
         # retain-as-published: a retained command shows as such even when it arrives live
-        await client.subscribe(topics.set_filter, options=SubscribeOptions(qos=1, retainAsPublished=True))
+        await client.subscribe(
+            topics.set_filter, options=SubscribeOptions(qos=1, retainAsPublished=True)
+        )
         await client.subscribe(topics.fleet_request, qos=1)
         if settings.discovery:
             await client.subscribe(f"{settings.discovery_prefix}/status", qos=1)

@@ -50,7 +50,7 @@ def parse_payload(payload: bytes, point: PointSpec) -> Command:
         raise CommandRefused("payload", "empty payload: send a value such as 22, on or a label")
     raw: Any = text
     command_id = who = None
-    if text[0] in "{[\"" or text in ("true", "false", "null"):
+    if text[0] in '{["' or text in ("true", "false", "null"):
         try:
             raw = json.loads(text)
         except ValueError as error:
@@ -59,8 +59,9 @@ def parse_payload(payload: bytes, point: PointSpec) -> Command:
             unknown = sorted(set(raw) - {"value", "id", "by"})
             if unknown or "value" not in raw:
                 raise CommandRefused(
-                    "payload", 'a JSON command is {"value": …} with optional "id" and "by"'
-                    + (f"; unknown keys: {', '.join(unknown)}" if unknown else "")
+                    "payload",
+                    'a JSON command is {"value": …} with optional "id" and "by"'
+                    + (f"; unknown keys: {', '.join(unknown)}" if unknown else ""),
                 )
             command_id = None if raw.get("id") is None else str(raw["id"])[:100]
             who = None if raw.get("by") is None else str(raw["by"])[:100]

@@ -123,7 +123,9 @@ class FleetAnswers:
     missing: list[str] = field(default_factory=list)
 
 
-async def hubs(settings: BrokerSettings, quiet_s: float = 0.5, max_s: float = 5.0) -> list[dict[str, Any]]:
+async def hubs(
+    settings: BrokerSettings, quiet_s: float = 0.5, max_s: float = 5.0
+) -> list[dict[str, Any]]:
     """Return the hubs seen on the broker: retained hub info and status of every site."""
     seen: dict[str, dict[str, Any]] = {}
     base = settings.base_topic

@@ -63,7 +63,9 @@ class BrokerSettings:
 
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise UsageError(f"broker URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883")
+            raise UsageError(
+                f"broker URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883"
+            )
         try:
             port = parts.port
         except ValueError:
