@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from smartbuild.mqtt.settings import NO_DELAY
-from smartbuild.sim.peers.mosquitto import Mosquitto
+from smartbuild.sim.peers.mosquitto import MOSQUITTO, Mosquitto
 
 aiomqtt = pytest.importorskip("aiomqtt")
 
@@ -31,10 +31,23 @@ ACL = [
 USERS = {"hub": "hub-pw", "viewer": "viewer-pw", "control": "control-pw"}
 
 
+if not Path(MOSQUITTO).exists():
+    pytest.skip(
+        f"{MOSQUITTO} is not installed (apt-get install mosquitto)", allow_module_level=True
+    )
+
+
 @pytest.fixture
 def broker() -> Iterator[Mosquitto]:
     """An anonymous broker on a free loopback port."""
     with Mosquitto() as running:
+        yield running
+
+
+@pytest.fixture
+def tls_broker() -> Iterator[Mosquitto]:
+    """An anonymous broker on TLS only, with a certificate from its own CA."""
+    with Mosquitto(tls=True) as running:
         yield running
 
 

@@ -158,3 +158,54 @@ async def test_commands_are_refused_unless_the_site_allows_them(tmp_path, broker
             assert result["cause"] == "disabled" and "commands: true" in result["message"]
     finally:
         await farm.close()
+
+
+async def test_events_and_an_mqtt5_response_topic_with_correlation_data(tmp_path, broker):
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    farm, site = await setup(tmp_path, broker)
+    try:
+        async with (
+            running_bridge(site, tmp_path / "home"),
+            listening(broker, "smartbuild/hq/events", "panel/replies") as seen,
+        ):
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = "panel/replies"
+            props.CorrelationData = b"\x01\x02"
+            await seen.client.publish("smartbuild/hq/th-1/cooling_setpoint/set", "24", qos=1,
+                                      properties=props)  # fmt: skip
+            reply = (await seen.wait_for(lambda: seen.on("panel/replies")))[0]
+            assert reply.properties.CorrelationData == b"\x01\x02"
+            answer = json.loads(reply.payload)
+            assert answer["status"] == "written" and answer["id"] == "0102"
+            kinds = await seen.wait_for(
+                lambda: (
+                    (k := [json.loads(m.payload)["kind"] for m in seen.on("smartbuild/hq/events")])
+                    and "run-finished" in k
+                    and k
+                )
+            )
+            assert kinds[:2] == ["run-started", "intent"] and "written" in kinds
+            events = [json.loads(m.payload) for m in seen.on("smartbuild/hq/events")]
+            assert events[0]["data"]["command"].startswith(
+                "mqtt set th-1.cooling_setpoint=24 [cmd 0102]"
+            )
+    finally:
+        await farm.close()
+
+
+async def test_a_site_without_an_mqtt_block_is_a_clear_error(tmp_path):
+    from smartbuild.errors import UsageError
+    from smartbuild.mqtt.bridge import MqttBridge
+    from smartbuild.mqtt.context import PollingContext
+    from smartbuild.services.session import Session
+
+    (tmp_path / "site.yaml").write_text("site: hq\n")
+    session = Session(tmp_path / "site.yaml", tmp_path / "home")
+    try:
+        await MqttBridge().run(PollingContext(session))
+    except UsageError as error:
+        assert "no mqtt: block" in error.message and "docs/mqtt.md" in (error.hint or "")
+    else:
+        raise AssertionError("the bridge ran without a broker")

@@ -83,3 +83,27 @@ async def test_users_and_acl_read_only_users_cannot_command(tmp_path, acl_broker
             assert "Not authorized" in str(error) or "135" in str(error)
     finally:
         await farm.close()
+
+
+async def test_tls_with_the_sites_ca_file_and_a_clear_error_without_it(tmp_path, tls_broker):
+    from smartbuild.mqtt.settings import BrokerSettings
+
+    farm, endpoint = await start_farm(1)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "ca.pem").write_bytes(tls_broker.ca_file.read_bytes())
+    mqtt = f'{{url: "{tls_broker.url}", ca_file: ca.pem}}'
+    site = write_site(tmp_path / "site", "hq", endpoint, 1, mqtt)
+    try:
+        async with running_bridge(site, tmp_path / "home") as bridge:
+            assert bridge.settings.tls and bridge.settings.ca_file.endswith("ca.pem")
+            assert bridge.status()["connected"]
+        import aiomqtt
+
+        untrusted = BrokerSettings.from_url(tls_broker.url)  # the system CAs do not know it
+        try:
+            async with untrusted.client():
+                raise AssertionError("an unknown certificate was accepted")
+        except aiomqtt.MqttError as error:
+            assert "CERTIFICATE_VERIFY_FAILED" in str(error) or "certificate" in str(error)
+    finally:
+        await farm.close()

@@ -41,11 +41,13 @@ class Mosquitto:
         port: int | None = None,
         users: Mapping[str, str] | None = None,
         acl: Sequence[str] = (),
+        tls: bool = False,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.users = dict(users or {})
         self.acl = list(acl)
+        self.tls = tls
         self.dir = Path(tempfile.mkdtemp(prefix="smartbuild-mosquitto-"))
         # started as root, mosquitto drops to its own user, which must read the files here
         self.dir.chmod(0o755)
@@ -55,12 +57,38 @@ class Mosquitto:
     @property
     def url(self) -> str:
         """Return the broker URL without credentials."""
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """Return the CA certificate that signed the broker's certificate (with ``tls``)."""
+        return self.dir / "ca.pem"
+
+    def _make_certificates(self) -> list[str]:
+        """Make a CA and a certificate for the broker's address (openssl); return config lines."""
+        tool = shutil.which("openssl") or "openssl"
+        ca_key, key, csr = self.dir / "ca.key", self.dir / "broker.key", self.dir / "broker.csr"
+        cert, ext = self.dir / "broker.pem", self.dir / "san.ext"
+        ext.write_text(f"subjectAltName=IP:{self.host}\n")
+        for args in () if cert.exists() else (
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+             "/CN=smartbuild test CA", "-keyout", ca_key, "-out", self.ca_file],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={self.host}",
+             "-keyout", key, "-out", csr],
+            ["x509", "-req", "-in", csr, "-CA", self.ca_file, "-CAkey", ca_key,
+             "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", cert],
+        ):  # fmt: skip
+            subprocess.run([tool, *map(str, args)], check=True, capture_output=True, timeout=60)
+        for path in (key, cert, self.ca_file):
+            path.chmod(0o644)  # mosquitto reads them after dropping root
+        return [f"cafile {self.ca_file}", f"certfile {cert}", f"keyfile {key}"]
 
     def _write_config(self) -> Path:
         lines = [f"listener {self.port} {self.host}", "persistence false",
                  "log_dest stderr", "log_type error", "log_type warning",
                  "max_queued_messages 100000", "set_tcp_nodelay true"]  # fmt: skip
+        if self.tls:
+            lines += self._make_certificates()
         if self.users:
             passwd = self.dir / "passwd"
             passwd.write_text("")
