@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -126,10 +127,14 @@ async def test_refusals_say_why_and_nothing_is_written(tmp_path, broker):
             assert retained["cause"] == "retained"
             first = await command(broker, f"{base}/cooling_setpoint/set", "25")
             assert first["status"] == "written"
-            again = await command(broker, f"{base}/cooling_setpoint/set", "24")
+            retry = json.dumps({"value": 24, "id": "r-1"})
+            again = await command(broker, f"{base}/cooling_setpoint/set", retry)
             assert again["cause"] == "rate" and "try again in" in again["message"]
+            await asyncio.sleep(0.5)  # the rate limit of this site
+            later = await command(broker, f"{base}/cooling_setpoint/set", retry)
+            assert later["status"] == "written", later  # the refused id was not used up
             assert bridge.status()["refused"] == len(cases) + 2
-        assert (await farm.get_registers(host, port, 1, "holding", 10, 3)) == [210, 250, 1]
+        assert (await farm.get_registers(host, port, 1, "holding", 10, 3)) == [210, 240, 1]
     finally:
         await farm.close()
 
@@ -209,3 +214,30 @@ async def test_a_site_without_an_mqtt_block_is_a_clear_error(tmp_path):
         assert "no mqtt: block" in error.message and "docs/mqtt.md" in (error.hint or "")
     else:
         raise AssertionError("the bridge ran without a broker")
+
+
+async def test_a_device_that_stops_answering_goes_offline_and_the_hub_degraded(tmp_path, broker):
+    farm, site = await setup(tmp_path, broker)
+    host, port = farm.endpoints[0]
+    try:
+        async with (
+            running_bridge(site, tmp_path / "home") as bridge,
+            listening(broker, "smartbuild/hq/#") as seen,
+        ):
+            await seen.wait_for(lambda: seen.on("smartbuild/hq/th-2/availability"))
+            farm.set_behaviour(host, port, 2, "exception:4")  # the device fails every request
+            offline = await seen.wait_for(
+                lambda: seen.on("smartbuild/hq/th-2/availability")[-1].payload == b"offline"
+            )
+            assert offline
+            state = seen.last_json("smartbuild/hq/th-2/room_temperature")
+            assert state["quality"] == "bad" and state["value"] is None and state["error"]
+            assert seen.on("smartbuild/hq/th-1/availability")[-1].payload == b"online"
+            info = bridge.hub_info()
+            assert info["health"] == "degraded" and info["offline_devices"] == ["th-2"]
+            farm.set_behaviour(host, port, 2, "normal")
+            await seen.wait_for(
+                lambda: seen.on("smartbuild/hq/th-2/availability")[-1].payload == b"online"
+            )
+    finally:
+        await farm.close()

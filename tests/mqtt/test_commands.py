@@ -59,7 +59,7 @@ def test_rate_limit_and_seen_ids() -> None:
     limit = RateLimit(1.0)
     limit.check("a", 10.0)
     limit.check("b", 10.1)
-    with pytest.raises(CommandRefused, match="try again in 0.5 s"):
+    with pytest.raises(CommandRefused, match=r"try again in 0\.5 s"):
         limit.check("a", 10.5)
     limit.check("a", 11.0)
     seen = SeenIds(size=2)

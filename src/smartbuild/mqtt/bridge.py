@@ -46,7 +46,6 @@ class MqttBridge:
     name = "mqtt"
 
     def __init__(self, settings: BrokerSettings | None = None) -> None:
-        self._given = settings
         self.settings: BrokerSettings | None = settings
         self.ctx: HubContext | None = None
         self.client: Any = None
@@ -90,11 +89,7 @@ class MqttBridge:
         self.ctx = ctx
         self.topics = Topics(site.site.site, self.settings.base_topic)
         self.devices = session.devices()
-        for device in self.devices.values():
-            points = list(device.template.points)
-            interval = min((p.poll_interval or device.template.defaults.poll_interval)
-                           for p in device.template.points.values()) if points else 10.0  # fmt: skip
-            ctx.want(device.id, points, interval)
+        self._want(self.devices)
         ctx.status_section(self.name, self.status)
         session.observers.append(self._observe)
         readings = asyncio.ensure_future(self._follow(ctx))
@@ -105,6 +100,16 @@ class MqttBridge:
             with contextlib.suppress(ValueError):
                 session.observers.remove(self._observe)
             await asyncio.gather(readings, *self._tasks, return_exceptions=True)
+
+    def _want(self, devices: dict[str, Device]) -> None:
+        """Ask the hub's poller for every point of these devices at their own intervals."""
+        assert self.ctx is not None
+        for device in devices.values():
+            points = device.template.points
+            if points:
+                interval = min(p.poll_interval or device.template.defaults.poll_interval
+                               for p in points.values())  # fmt: skip
+                self.ctx.want(device.id, list(points), interval)
 
     def status(self) -> dict[str, Any]:
         """Return the bridge's part of ``hub status``."""
@@ -271,6 +276,7 @@ class MqttBridge:
             await asyncio.sleep(self.settings.heartbeat_s)
             devices = self.ctx.session.devices()  # a reloaded site may add or remove devices
             if set(devices) != set(self.devices):
+                self._want({d: devices[d] for d in devices if d not in self.devices})
                 self.devices = devices
                 await self._clear_departed(client)
                 await self._publish_everything(client)

@@ -147,6 +147,10 @@ class SeenIds:
         self.size = size
         self._ids: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
 
+    def get(self, command_id: str) -> tuple[bool, dict[str, Any] | None]:
+        """Return whether an id was seen, and its result when known (None: still running)."""
+        return command_id in self._ids, self._ids.get(command_id)
+
     def claim(self, command_id: str) -> tuple[bool, dict[str, Any] | None]:
         """Return (True, None) for a new id (now taken), else (False, its result if known)."""
         if command_id in self._ids:

@@ -50,6 +50,7 @@ async def run_command(bridge: MqttBridge, client: Any, message: Any, device_id: 
     result: dict[str, Any] = {"device": device_id, "point": point, "topic": topic,
                               "received": timestamp(time.time())}  # fmt: skip
     command: Command | None = None
+    claimed = False
     bridge.counters["commands"] += 1
     try:
         command = _check(bridge, message, device_id, point)
@@ -58,9 +59,9 @@ async def run_command(bridge: MqttBridge, client: Any, message: Any, device_id: 
         result["value"] = command.value
         if command.id is not None:
             result["id"] = command.id
-            fresh, earlier = bridge.seen.claim(command.id)
-            run = None if not fresh else applied_before(bridge, command.id)
-            if not fresh or run is not None:
+            known, earlier = bridge.seen.get(command.id)
+            run = None if known else applied_before(bridge, command.id)
+            if known or run is not None:
                 bridge.counters["duplicates"] += 1
                 duplicate = {**result, "status": "duplicate", "duplicate": True}
                 if earlier is not None:  # what the first delivery did
@@ -69,7 +70,10 @@ async def run_command(bridge: MqttBridge, client: Any, message: Any, device_id: 
                                         + (f" (run {run})" if run else "") + ": not applied again")  # fmt: skip
                 await _publish(bridge, client, topic, duplicate, response_topic, corr)
                 return duplicate
+        # a command refused for its rate leaves its id free: a retry after the wait is carried out
         bridge.rate.check((device_id, point), time.monotonic())
+        if command.id is not None:
+            claimed, _ = bridge.seen.claim(command.id)
         result.update(await _write(bridge, device_id, point, command, topic))
     except CommandRefused as refusal:
         bridge.counters["refused"] += 1
@@ -79,8 +83,11 @@ async def run_command(bridge: MqttBridge, client: Any, message: Any, device_id: 
         result |= {"status": "refused", "cause": "bounds", "message": refusal.message}
     except SmartbuildError as error:
         result |= {"status": "error", "cause": "error", "message": error.message}
+    except Exception as error:  # one bad command must not stop the bridge; it is reported
+        result |= {"status": "error", "cause": "internal",
+                   "message": f"internal error: {type(error).__name__}: {error}"}  # fmt: skip
     result["finished"] = timestamp(time.time())
-    if command is not None and command.id is not None:
+    if claimed and command is not None and command.id is not None:
         bridge.seen.done(command.id, result)
     await _publish(bridge, client, topic, result, response_topic, corr)
     return result

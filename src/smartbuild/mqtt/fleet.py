@@ -95,8 +95,10 @@ async def _apply(bridge: MqttBridge, request: dict[str, Any], request_id: str) -
         result = await session.apply(live, confirm=lambda question: True,
                                      dry_run=bool(request.get("dry_run")), command=command)  # fmt: skip
     except SmartbuildError as error:
-        cause = "refused" if error.exit_status == 5 else "error"
-        return {"status": "refused" if cause == "refused" else "error", "message": error.message}
+        refused = error.exit_status == 5
+        return {"status": "refused" if refused else "error", "message": error.message}
+    except Exception as error:  # reported to the fleet, never fatal to the hub
+        return {"status": "error", "message": f"internal error: {type(error).__name__}: {error}"}
     from smartbuild.services.session import run_status
 
     status = "dry-run" if result.dry_run else run_status(result.outcomes)
