@@ -127,3 +127,19 @@ async def test_discovery_is_retained_republished_for_home_assistant_and_cleared_
             assert not ha.on("smartbuild/hq/th-2/room_temperature")
     finally:
         await farm.close()
+
+
+def test_only_this_sites_own_configs_count_as_ours() -> None:
+    from smartbuild.config.schema import DeviceSpec
+    from smartbuild.model.device import Device
+    from smartbuild.mqtt.discovery import DiscoveryOptions, device_config, is_ours
+    from smartbuild.mqtt.topics import Topics
+    from smartbuild.services.registry import builtin_registry
+
+    template = builtin_registry().template_values()["acme-th200"]
+    device = Device("th-1", DeviceSpec(template="acme-th200", transport="x", address="a"), template)
+    mine = device_config(device, DiscoveryOptions(Topics("hq")))
+    neighbour = device_config(device, DiscoveryOptions(Topics("hq_2")))  # ids start alike
+    assert is_ours(mine, Topics("hq")) and is_ours(neighbour, Topics("hq_2"))
+    assert not is_ours(neighbour, Topics("hq"))
+    assert not is_ours({**mine, "o": {"name": "zigbee2mqtt"}}, Topics("hq"))

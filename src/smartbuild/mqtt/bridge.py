@@ -208,10 +208,9 @@ class MqttBridge:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._sync_done.wait(), SYNC_TIMEOUT_S)
         await client.unsubscribe([wildcard, self.topics.sync])
-        site = self.topics.site
         current = {config_topic(self._options(), d) for d in self.devices}
         for topic, payload in self._found.items():
-            if topic not in current and is_ours(payload, site):
+            if topic not in current and is_ours(payload, self.topics):
                 await client.publish(topic, b"", qos=1, retain=True)
                 for state in state_topics(payload):
                     await client.publish(state, b"", qos=1, retain=True)

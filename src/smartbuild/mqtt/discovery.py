@@ -192,14 +192,24 @@ def device_config(
     }
 
 
-def is_ours(payload: dict[str, Any], site: str) -> bool:
-    """Return True when a retained discovery config was published by smartbuild for this site."""
+def is_ours(payload: dict[str, Any], topics: Topics) -> bool:
+    """Return True when a retained discovery config was published by smartbuild for this site.
+
+    Its ids carry the site, and every state topic lies under the site's own root: the ids of
+    site ``hq`` are a prefix of those of site ``hq_2``, its topics are not.
+    """
     origin = payload.get("o") or payload.get("origin") or {}
     dev = payload.get("dev") or payload.get("device") or {}
     ids = dev.get("ids") or dev.get("identifiers") or []
     ids = [ids] if isinstance(ids, str) else ids
-    prefix = device_object_id(site, "")
-    return origin.get("name") == ORIGIN and any(str(i).startswith(prefix) for i in ids)
+    prefix = device_object_id(topics.site, "")
+    states = state_topics(payload)
+    return (
+        origin.get("name") == ORIGIN
+        and any(str(i).startswith(prefix) for i in ids)
+        and bool(states)
+        and all(t.startswith(f"{topics.root}/") for t in states)
+    )
 
 
 def state_topics(payload: dict[str, Any]) -> list[str]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from smartbuild.errors import SmartbuildError
 from smartbuild.mqtt.control import applied_before, correlation, tagged
-from smartbuild.mqtt.topics import timestamp
+from smartbuild.mqtt.topics import Topics, timestamp
 
 if TYPE_CHECKING:
     from smartbuild.mqtt.bridge import MqttBridge
@@ -183,8 +183,8 @@ async def request(
                 props = Properties(PacketTypes.PUBLISH)
                 props.ResponseTopic = response_topic
                 props.CorrelationData = request_id.encode()
-                await client.publish(f"{settings.base_topic}/{site}/fleet/request", payload,
-                                     qos=1, properties=props)  # fmt: skip
+                target = Topics(site, settings.base_topic).fleet_request
+                await client.publish(target, payload, qos=1, properties=props)
 
         await send(sites)
         started = time.monotonic()
