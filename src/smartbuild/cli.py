@@ -108,6 +108,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "hub",
         "Run the building unattended: schedules, override releases, polling (run|status|check|reload).",
     ),
+    "fleet": (
+        "smartbuild.commands.fleet",
+        "fleet",
+        "See and command the hubs on one MQTT broker (status, apply, log).",
+    ),
     "schema": ("smartbuild.commands.schema", "schema", "Print the JSON Schema of a file format."),
     "completion": (
         "smartbuild.commands.completion",

@@ -7,6 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from smartbuild.config.mqtt import MqttSpec
 from smartbuild.config.secret import SecretText
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
@@ -193,6 +194,7 @@ class Site(Closed):
     profiles: list[str] = []  # extra profile directories, relative to the site file
     hub: HubSpec | None = None  # what `smartbuild hub run` runs (config/hub.py)
     routines: list[dict[str, Any]] = []  # validated by smartbuild.routines (docs/routines.md)
+    mqtt: MqttSpec | None = None  # the hub's MQTT bridge (docs/mqtt.md)
 
     @field_validator("timezone")
     @classmethod
