@@ -130,6 +130,9 @@ def test_the_documented_hub_block_validates(tmp_path: Path, sim: SimProcess, run
     text = (REPO / "docs" / "hub.md").read_text()
     block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert block.startswith("hub:\n")
+    (tmp_path / "routines").mkdir()  # the routine the block names, as shipped
+    frost = REPO / "examples" / "routines" / "frost-protection.yaml"
+    (tmp_path / "routines" / "frost-protection.yaml").write_text(frost.read_text())
     site = make_site(tmp_path, sim, hub="profiles: [profiles]\n" + block)
     result = run("--site", str(site), "--json", "hub", "check")
     assert result.exit_code == 0, result.output

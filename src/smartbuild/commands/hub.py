@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from smartbuild.cli import App, get_app
 from smartbuild.commands import FiniteFloat
 from smartbuild.errors import ExitStatus, SmartbuildError, UsageError
+
+if TYPE_CHECKING:
+    from smartbuild.hub.config import HubConfig
+    from smartbuild.hub.face import Face
+    from smartbuild.services.session import Session
 
 RELOAD_WAIT_S = 15.0
 
@@ -50,7 +56,14 @@ def _clock(app: App, start: str | None, speed: float) -> Any:
     show_default=True,
     help="Simulated seconds per real second (match `sim --speed`).",
 )
-def run(start: str | None, speed: float) -> None:
+@click.option(
+    "--mqtt",
+    "mqtt_url",
+    metavar="URL",
+    help="Bridge to this broker (mqtt://user@host:1883; password from $MQTT_PASSWORD), "
+    "instead of the site's mqtt: block.",
+)
+def run(start: str | None, speed: float, mqtt_url: str | None) -> None:
     """Run the hub in the foreground until SIGTERM or Ctrl-C (systemd runs it like this)."""
     from smartbuild.aio import run_sync
     from smartbuild.hub.faces import load_faces
@@ -60,7 +73,13 @@ def run(start: str | None, speed: float) -> None:
     out = app.output
     clock = _clock(app, start, speed)
     faces = load_faces(out.warn)
-    hub_ = Hub(app.site_path, app.home, clock=clock, faces=faces, warn=out.warn)
+    factory = _mqtt_factory(mqtt_url)
+    if mqtt_url is None and app.site().site.mqtt is not None:
+        from smartbuild.mqtt.settings import aiomqtt_module
+
+        aiomqtt_module()  # a missing extra stops the start, with the install hint
+    hub_ = Hub(app.site_path, app.home, clock=clock, faces=faces, face_factory=factory,
+               warn=out.warn)  # fmt: skip
 
     started = time.monotonic()
     out.info(f"hub starting on {app.site_path} (status: smartbuild hub status)")
@@ -70,6 +89,25 @@ def run(start: str | None, speed: float) -> None:
                        "transitions": hub_.scheduler.transition_count, "errors": hub_.errors})  # fmt: skip
     else:
         out.info(f"hub stopped after {time.monotonic() - started:.0f} s")
+
+
+def _mqtt_factory(url: str | None) -> Callable[[Session, HubConfig], list[Face]]:
+    """Return what adds the MQTT bridge to a configuration: with --mqtt, or a site's mqtt: block."""
+    settings = None
+    if url is not None:
+        from smartbuild.mqtt.settings import BrokerSettings, aiomqtt_module
+
+        aiomqtt_module()  # a missing extra stops the start, with the install hint
+        settings = BrokerSettings.from_url(url)
+
+    def factory(session: Session, config: HubConfig) -> list[Face]:
+        if settings is None and session.site().site.mqtt is None:
+            return []
+        from smartbuild.mqtt.bridge import MqttBridge
+
+        return [MqttBridge(settings)]
+
+    return factory
 
 
 @hub.command()

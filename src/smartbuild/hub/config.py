@@ -137,6 +137,8 @@ def load_hub_config(session: Session) -> HubConfig:
                 doc.problem(("hub", "routines", r_index), f"routine {name!r} is listed twice")
             )
         seen.add(name)
+    if spec.routines:
+        problems += _routine_problems(session, spec.routines)
     if problems:
         raise ConfigError(problems)
     config.routines = list(spec.routines)
@@ -144,6 +146,28 @@ def load_hub_config(session: Session) -> HubConfig:
         devices, spec.poll.interval if spec.poll.enabled else 0, spec.poll.devices
     )
     return config
+
+
+def _routine_problems(session: Session, names: list[str]) -> list[Problem]:
+    """Return why the routines the hub block names cannot run: invalid, unknown or disabled."""
+    from smartbuild.services.routines import RoutineRunner
+    from smartbuild.suggest import did_you_mean
+
+    try:
+        items = {i.routine.routine: i for i in RoutineRunner(session).routines()}
+    except ConfigError as error:
+        return list(error.problems)
+    doc = session.site().doc
+    problems = []
+    for index, name in enumerate(names):
+        item = items.get(name)
+        if item is None:
+            problems.append(doc.problem(("hub", "routines", index), f"no routine named {name!r}."
+                                        f"{did_you_mean(name, items) or ' The site has: ' + (', '.join(items) or 'none') + '.'}"))  # fmt: skip
+        elif not item.routine.enabled:
+            problems.append(doc.problem(("hub", "routines", index),
+                                        f"routine {name!r} is disabled (enabled: false, {item.origin})"))  # fmt: skip
+    return problems
 
 
 def _unknown_profile(session: Session, ref: str, error: SmartbuildError) -> str:

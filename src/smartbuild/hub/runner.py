@@ -54,13 +54,15 @@ class Hub:
         *,
         clock: Clock | None = None,
         faces: Sequence[Face] = (),
+        face_factory: Callable[[Session, HubConfig], Sequence[Face]] | None = None,
         notifier: Notifier | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         self.site_path = Path(site_path)
         self.home = Path(home)
         self.clock = clock or Clock()
-        self.faces = list(faces)
+        self.faces = list(faces)  # run whatever the configuration (installed plugins' faces)
+        self.face_factory = face_factory  # faces a configuration asks for (the MQTT bridge)
         self.notifier = notifier or Notifier()
         self._warn = warn or (lambda message: None)
         self._session: Session | None = None
@@ -144,9 +146,11 @@ class Hub:
                         at=self.clock.now().isoformat(timespec="seconds"))  # fmt: skip
             self.error(f"reload refused, the running configuration stays: {problems[0]}")
             return False
+        await self._stop_faces()  # they hold the old session: started again on the new one
         async with self.write_lock:  # never switch under a write
             old = self._session
             self._install(session, config, "reload")
+        self._start_faces(session, config)
         if old is not None:
             await old.aclose()
             old.close()
@@ -154,6 +158,34 @@ class Hub:
                     at=self.clock.now().isoformat(timespec="seconds"))  # fmt: skip
         self.warn("configuration reloaded")
         return True
+
+    def config_faces(self, session: Session, config: HubConfig) -> list[Face]:
+        """Return the faces a configuration runs: the given ones, the factory's, its routines.
+
+        Routines start last: what they do at hub start reaches the observers the others attached.
+        """
+        faces = list(self.faces)
+        if self.face_factory is not None:
+            faces += self.face_factory(session, config)
+        if config.routines:
+            from smartbuild.hub.routines import RoutineEngine
+
+            faces.append(RoutineEngine(config.routines))
+        return faces
+
+    def _start_faces(self, session: Session, config: HubConfig) -> None:
+        for face in self.config_faces(session, config):
+            name = getattr(face, "name", type(face).__name__)
+            state = self.face_states[name] = FaceState(name)
+            self._face_tasks.append(asyncio.ensure_future(supervise(face, self, state, self.error)))
+
+    async def _stop_faces(self) -> None:
+        for task in self._face_tasks:
+            task.cancel()
+        await asyncio.gather(*self._face_tasks, return_exceptions=True)
+        self._face_tasks.clear()
+        self.face_states.clear()
+        self.sections.clear()
 
     def _recovered(self, device: str) -> None:
         """A device answers again: what it missed while down is applied (the present slot only)."""
@@ -387,10 +419,7 @@ class Hub:
         ]
         if self.notifier.watchdog_s:
             self._tasks.append(spawn(self._watchdog_loop(self.notifier.watchdog_s / 2)))
-        for face in self.faces:
-            name = getattr(face, "name", type(face).__name__)
-            state = self.face_states[name] = FaceState(name)
-            self._face_tasks.append(spawn(supervise(face, self, state, self.error)))
+        self._start_faces(session, config)
         with contextlib.suppress(asyncio.TimeoutError):  # a dead device must not hold READY back
             await asyncio.wait_for(self.poller.first_round.wait(), 10.0)
         self.state = "running"
@@ -419,9 +448,7 @@ class Hub:
         self._stop.set()
         self.state = "stopping"
         self.notifier.stopping()
-        for task in self._face_tasks:
-            task.cancel()
-        await asyncio.gather(*self._face_tasks, return_exceptions=True)
+        await self._stop_faces()
         held = False
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.write_lock.acquire(), STOP_WAIT_S)
