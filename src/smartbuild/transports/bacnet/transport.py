@@ -64,9 +64,13 @@ class BacnetTransport(Transport):
     async def _call(self, device: Device, make: Callable[[Any], Any]) -> Any:
         stat = self.stat(device.id)
         retries = int(device.setting("retries") or 0)
-        before = self.stack.requests
+
+        def counted(app: Any) -> Any:
+            stat.requests += 1
+            return make(app)
+
         try:
-            return await self.stack.call(make, float(device.setting("timeout")), retries)
+            return await self.stack.call(counted, float(device.setting("timeout")), retries)
         except BacnetSilent as error:
             stat.timeouts += 1
             stat.errors += 1
@@ -76,8 +80,6 @@ class BacnetTransport(Transport):
             stat.errors += 1
             stat.last_error = str(error)
             raise
-        finally:
-            stat.requests += self.stack.requests - before
 
     async def read(self, device: Device, points: Sequence[str]) -> list[Reading]:
         """Read points, coalesced into ReadPropertyMultiple requests where the device takes them."""
