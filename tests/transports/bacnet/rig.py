@@ -14,7 +14,7 @@ from tests.rigs import LoopThread
 
 pytest.importorskip("bacpypes3", reason="BACnet needs the bacnet extra")
 
-from smartbuild.sim.peers import bacnet_devices as bd  # noqa: E402
+from smartbuild.sim.peers import bacnet_devices as bd
 
 _ports = itertools.count(47820)
 

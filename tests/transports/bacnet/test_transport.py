@@ -146,7 +146,7 @@ def test_a_higher_priority_overrides_and_rollback_still_releases_ours(run, plant
 
 
 def test_device_rejections_unknown_objects_and_properties(run, plant, tmp_path):
-    rig, vav, _, site = plant
+    _rig, vav, _, site = plant
     template = tmp_path / "t" / "odd.yaml"
     template.parent.mkdir()
     template.write_text(
@@ -194,7 +194,7 @@ def test_a_device_that_cannot_segment_is_read_element_by_element(run, rig, tmp_p
 
 
 def test_a_device_that_disappears_mid_run(run, plant):
-    rig, vav, ahu, site = plant
+    rig, vav, _ahu, site = plant
     ok(run("--site", str(site), "read", VAV))
     rig.stop(vav)
     started = time.monotonic()

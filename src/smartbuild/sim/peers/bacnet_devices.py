@@ -186,3 +186,50 @@ async def start_all(devices: Sequence[SimBacnetDevice]) -> list[SimBacnetDevice]
             stop(device)
         raise
     return started
+
+
+VAV_PORT, AHU_PORT = 47809, 47810
+ROOM_TIME_CONSTANT_S = 1800.0  # the VAV box's room follows its heating setpoint (first order)
+
+
+class BacnetPlant:
+    """The simulator's BACnet devices: a VAV box serving the first zone and the AHU."""
+
+    def __init__(self) -> None:
+        self.devices: list[SimBacnetDevice] = []
+
+    async def start(
+        self, hosts: Sequence[str], zone: str | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Serve the VAV box and the AHU on two loopback hosts; return their site entries."""
+        vav, unit = vav_box(hosts[0], VAV_PORT), ahu(hosts[1], AHU_PORT)
+        self.devices = await start_all([vav, unit])
+        where = {"zone": zone} if zone else {}
+        return [
+            ("vav-box", {"template": "acme-vav-b1", "transport": "bacnet-ip", "address": vav.address,
+                         "title": "VAV box (BACnet)", **where}),
+            ("ahu-bacnet", {"template": "acme-ahu-b1", "transport": "bacnet-ip",
+                            "address": unit.address, "title": "AHU (BACnet)"}),
+        ]  # fmt: skip
+
+    def state(self) -> dict[str, Any]:
+        """Return where the devices listen, for the state file."""
+        return {"devices": [{"address": d.address, "instance": d.instance, "model": d.model}
+                            for d in self.devices]}  # fmt: skip
+
+    def tick(self, dt_s: float, outdoor_c: float | None) -> None:
+        """Advance the VAV box's room toward its heating setpoint; mirror the outdoor air."""
+        if len(self.devices) < 2:
+            return
+        vav, unit = self.devices
+        room, target = float(get(vav, "zone-temp")), float(get(vav, "heating-setpoint"))
+        share = min(1.0, max(0.0, dt_s) / ROOM_TIME_CONSTANT_S)
+        set_value(vav, "zone-temp", round(room + (target - room) * share, 2))
+        if outdoor_c is not None:
+            set_value(unit, "outdoor-air-temp", round(outdoor_c, 2))
+
+    def close(self) -> None:
+        """Stop serving."""
+        for device in self.devices:
+            stop(device)
+        self.devices = []
