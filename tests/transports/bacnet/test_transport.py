@@ -221,3 +221,16 @@ def test_watch_gets_change_of_value_pushes(run, plant):
         line for line in lines if line["point"] == "zone_temperature" and line["value"] == 23.5
     ]
     assert pushed, lines  # arrived between refreshes (the next poll is 30 s away)
+
+
+def test_profile_plan_and_apply_say_overridden_by_priority(run, plant):
+    rig, vav, _, site = plant
+    rig.operator_write(vav, "heating-setpoint", 18.0, priority=8)
+    at = ("office-en16798-cat2", "--at", "2026-01-15 10:00")
+    plan = ok(run("--json", "--site", str(site), "profile", "plan", *at))
+    assert any(w.startswith(f"{VAV}.heating_setpoint: overridden by priority 8") for w in plan["warnings"])
+    result = run("--json", "--site", str(site), "profile", "apply", *at, "--yes")
+    assert result.exit_code == 4, result.output
+    outcomes = {o["point"]: o for o in json.loads(result.stdout)["outcomes"] if o["device"] == VAV}
+    assert outcomes["heating_setpoint"]["status"] == "overridden"
+    assert rig.slots(vav, "heating-setpoint") == {8: 18.0, 16: 20.0}
