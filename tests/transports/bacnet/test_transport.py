@@ -228,7 +228,9 @@ def test_profile_plan_and_apply_say_overridden_by_priority(run, plant):
     rig.operator_write(vav, "heating-setpoint", 18.0, priority=8)
     at = ("office-en16798-cat2", "--at", "2026-01-15 10:00")
     plan = ok(run("--json", "--site", str(site), "profile", "plan", *at))
-    assert any(w.startswith(f"{VAV}.heating_setpoint: overridden by priority 8") for w in plan["warnings"])
+    assert any(
+        w.startswith(f"{VAV}.heating_setpoint: overridden by priority 8") for w in plan["warnings"]
+    )
     result = run("--json", "--site", str(site), "profile", "apply", *at, "--yes")
     assert result.exit_code == 4, result.output
     outcomes = {o["point"]: o for o in json.loads(result.stdout)["outcomes"] if o["device"] == VAV}

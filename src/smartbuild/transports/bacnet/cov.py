@@ -61,9 +61,9 @@ async def _pump(
 ) -> None:
     while True:
         prop, value = await sub.context.get_value()
-        transport.cov_notifications += 1
         if str(prop) != "present-value":
-            continue
+            continue  # status flags arrive in the same notification
+        transport.cov_notifications += 1
         for name in sub.points:
             spec = sub.device.template.points[name]
             try:
