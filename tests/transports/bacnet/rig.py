@@ -86,6 +86,54 @@ def serving() -> Iterator[Rig]:
         rig.close()
 
 
+class Relay:
+    """A device seen through a UDP relay: Who-Is broadcasts on one port reach a device on another.
+
+    bacpypes3 takes any 127.x destination on its own port for itself, so a client and devices on
+    one loopback port can never talk; the relay listens for broadcasts on the client's port and
+    answers from an address of its own, as a device on the same subnet would.
+    """
+
+    def __init__(self, device: tuple[str, int], port: int, host: str = "127.0.0.9") -> None:
+        self.device, self.port, self.host = device, port, host
+        self.client: Any = None
+        self.transports: list[Any] = []
+
+    async def start(self) -> None:
+        """Listen on the broadcast address and on the relay's own address."""
+        import asyncio
+        import socket
+
+        relay = self
+
+        class Up(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                if addr == relay.device:
+                    relay.up.sendto(data, relay.client)
+                else:
+                    relay.client = addr
+                    relay.up.sendto(data, relay.device)
+
+        class Broadcast(Up):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                relay.client = addr
+                relay.up.sendto(data, relay.device)
+
+        loop = asyncio.get_running_loop()
+        self.up, _ = await loop.create_datagram_endpoint(Up, local_addr=(self.host, 0))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.255.255.255", self.port))
+        broadcast, _ = await loop.create_datagram_endpoint(Broadcast, sock=sock)
+        self.transports = [self.up, broadcast]
+
+    async def stop(self) -> None:
+        """Close both sockets."""
+        for transport in self.transports:
+            transport.close()
+
+
 def site_with(path: Path, devices: dict[str, tuple[str, str]], templates: list[str] = ()) -> Path:  # type: ignore[assignment]
     """Write a site file with BACnet devices {id: (template, address)}."""
     lines = ["site: bacnet-test", "zones:", "  office: {tags: [office]}"]

@@ -236,3 +236,23 @@ def test_profile_plan_and_apply_say_overridden_by_priority(run, plant):
     outcomes = {o["point"]: o for o in json.loads(result.stdout)["outcomes"] if o["device"] == VAV}
     assert outcomes["heating_setpoint"]["status"] == "overridden"
     assert rig.slots(vav, "heating-setpoint") == {8: 18.0, 16: 20.0}
+
+
+def test_broadcast_who_is_on_one_interface_with_instance_limits(run, rig, tmp_path):
+    from tests.transports.bacnet.rig import Relay
+
+    inside = rig.add(bd.vav_box("127.0.0.2", next_port(), instance=1001))
+    port = next_port()
+    relay = Relay((inside.host, inside.port), port)
+    rig.lt.run(relay.start())
+    try:
+        args = ("--json", "--site", str(tmp_path / "s.yaml"), "discover", "--bacnet",
+                "--interface", f"127.0.0.1/8:{port}", "--timeout", "0.5")  # fmt: skip
+        found = ok(run(*args))
+        (candidate,) = found["candidates"]
+        assert candidate["template"] == "acme-vav-b1" and candidate["identity"]["instance"] == 1001
+        assert candidate["address"].startswith("127.0.0.9:")  # answered from the relay's address
+        outside = run(*args, "--instances", "2000-2999")
+        assert outside.exit_code == 3, outside.output  # nobody in that range answered
+    finally:
+        rig.lt.run(relay.stop())

@@ -17,7 +17,7 @@ from smartbuild.errors import UsageError
 from smartbuild.transports.bacnet.family import BacnetFamily, expand_targets, parse_instances
 from smartbuild.transports.bacnet.generate import ObjectInfo, generate_template
 from smartbuild.transports.bacnet.schema import ANALOG, MULTI_STATE, OBJECT_TYPES
-from smartbuild.transports.bacnet.stack import BacnetAnswer, BacnetSilent, Stack
+from smartbuild.transports.bacnet.stack import CLIENT_INSTANCE, BacnetAnswer, BacnetSilent, Stack
 from smartbuild.transports.bacnet.values import error_text
 from smartbuild.transports.base import Candidate, DiscoverContext
 
@@ -163,7 +163,8 @@ async def discover(
         async def ask(address: str | None) -> None:
             async with limit:
                 for iam in await stack.who_is(address, low, high, timeout):
-                    iams.setdefault(str(iam.pduSource), iam)
+                    if int(iam.iAmDeviceIdentifier[1]) != CLIENT_INSTANCE:  # not our own echo
+                        iams.setdefault(str(iam.pduSource), iam)
                 context.progress(f"bacnet: {len(iams)} answered")
 
         await asyncio.gather(*(ask(a) for a in ([None] if interface else []) + targets))
