@@ -80,7 +80,9 @@ def expand_targets(targets: list[str], port: int) -> list[str]:
         try:
             number = int(port_text) if port_text else port
             if "/" in host:
-                hosts = [str(h) for h in ipaddress.IPv4Network(host, strict=False).hosts()]
+                network = ipaddress.IPv4Network(host, strict=False)
+                _check_size(raw, len(out) + network.num_addresses)
+                hosts = [str(h) for h in network.hosts()]
             elif "-" in host:
                 first, _, last = host.partition("-")
                 start = ipaddress.IPv4Address(first)
@@ -90,6 +92,7 @@ def expand_targets(targets: list[str], port: int) -> list[str]:
                 )  # fmt: skip
                 if end < start:
                     raise ValueError("the range ends before it starts")
+                _check_size(raw, len(out) + int(end) - int(start) + 1)
                 hosts = [str(ipaddress.IPv4Address(i)) for i in range(int(start), int(end) + 1)]
             else:
                 hosts = [str(ipaddress.IPv4Address(host))]
@@ -99,10 +102,14 @@ def expand_targets(targets: list[str], port: int) -> list[str]:
         if not 0 < number < 65536:
             raise UsageError(f"BACnet target {raw!r}: port {number} is outside 1-65535")
         out.extend(f"{h}:{number}" for h in hosts)
-        if len(out) > MAX_TARGETS:
-            raise UsageError(f"more than {MAX_TARGETS} BACnet targets",
-                             hint="BACnet devices answer a broadcast Who-Is: use --interface") from None  # fmt: skip
     return list(dict.fromkeys(out))
+
+
+def _check_size(target: str, total: int) -> None:
+    """Refuse target lists above MAX_TARGETS before any list is built."""
+    if total > MAX_TARGETS:
+        raise UsageError(f"BACnet target {target!r}: more than {MAX_TARGETS} addresses in all",
+                         hint="BACnet devices answer a broadcast Who-Is: use --interface")  # fmt: skip
 
 
 @dataclass(frozen=True)
