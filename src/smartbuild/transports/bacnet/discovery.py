@@ -151,7 +151,8 @@ async def discover(
     """Run a BACnet discovery and report each device read."""
     low, high = parse_instances(options.instances)
     timeout = options.timeout or 1.0
-    interface = options.interfaces[0] if options.interfaces else None
+    # --interface is shared with mDNS: BACnet broadcasts on it only when --bacnet asks for that
+    interface = options.interfaces[0] if options.bacnet and options.interfaces else None
     targets = expand_targets(options.targets, 47808)
     out_dir = Path(options.templates_dir) if options.templates_dir else None
     stack = Stack(interface)

@@ -141,9 +141,9 @@ class BacnetOptions(DiscoverOptions):
 
     def check(self) -> None:
         """Refuse several interfaces, bad ranges and targets before anything is sent."""
-        if len(self.interfaces) > 1:
+        if self.bacnet and len(self.interfaces) > 1:
             raise UsageError("BACnet broadcasts on one interface: give --interface once")
-        if not self.interfaces and not self.targets:
+        if not (self.bacnet and self.interfaces) and not self.targets:
             raise UsageError(
                 "BACnet discovery needs --interface (broadcast Who-Is) or --bacnet-target",
                 hint="e.g. --bacnet --interface 192.168.1.20/24, or --bacnet-target 10.0.0.5-40",
