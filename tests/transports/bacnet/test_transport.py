@@ -145,6 +145,16 @@ def test_a_higher_priority_overrides_and_rollback_still_releases_ours(run, plant
     assert rig.slots(vav, "heating-setpoint") == {8: 19.0}
 
 
+def test_switches_and_states_round_trip(run, plant):
+    rig, _, ahu, site = plant
+    off = ok(run("--json", "--site", str(site), "write", AHU, "fan_enable", "off", "--yes"))
+    assert off["outcome"]["status"] == "written" and off["outcome"]["after"] is False
+    assert str(bd.get(ahu, "fan-enable")) == "inactive"
+    assert rig.slots(ahu, "fan-enable") == {16: bd.get(ahu, "fan-enable")}
+    ok(run("--site", str(site), "rollback", "--last", "--yes"))
+    assert str(bd.get(ahu, "fan-enable")) == "active" and rig.slots(ahu, "fan-enable") == {}
+
+
 def test_device_rejections_unknown_objects_and_properties(run, plant, tmp_path):
     _rig, vav, _, site = plant
     template = tmp_path / "t" / "odd.yaml"
@@ -256,3 +266,17 @@ def test_broadcast_who_is_on_one_interface_with_instance_limits(run, rig, tmp_pa
         assert outside.exit_code == 3, outside.output  # nobody in that range answered
     finally:
         rig.lt.run(relay.stop())
+
+
+def test_watch_falls_back_to_polling_when_cov_is_refused(run, rig, tmp_path):
+    device = bd.vav_box("127.0.0.7", next_port())
+    device.cov = False
+    rig.add(device)
+    site = site_with(tmp_path / "site.yaml", {VAV: ("acme-vav-b1", device.address)})
+    result = run(
+        "--json", "--site", str(site), "watch", VAV, "--interval", "0.5", "--duration", "1.6"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("no change-of-value subscription") == 1, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert len([x for x in lines if x["point"] == "zone_temperature"]) >= 3  # polled

@@ -5,7 +5,7 @@ itself, so devices never share a port with each other or with a client). Objects
 bacpypes3 local objects: commandable ones keep a priority array, inputs refuse writes, values
 changed with ``set`` send change-of-value notifications to subscribers. Switches make a device
 misbehave for tests: ``rpm=False`` rejects ReadPropertyMultiple, ``segmentation=False`` aborts
-answers too long for one frame.
+answers too long for one frame, ``cov=False`` rejects SubscribeCOV.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class SimBacnetDevice:
     firmware: str = "2.4.1"
     rpm: bool = True
     segmentation: bool = True
+    cov: bool = True
     app: Any = field(default=None, repr=False)
     by_name: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -141,13 +142,16 @@ async def start(device: SimBacnetDevice) -> SimBacnetDevice:
         segmentationSupported="segmented-both" if device.segmentation else "no-segmentation",
         maxApduLengthAccepted=1476 if device.segmentation else 206,
     )  # fmt: skip
-    if not device.rpm:
+    if not (device.rpm and device.cov):
         from bacpypes3.errors import UnrecognizedService
 
         async def reject(apdu: Any) -> None:
             raise UnrecognizedService()
 
-        app.do_ReadPropertyMultipleRequest = reject
+        if not device.rpm:
+            app.do_ReadPropertyMultipleRequest = reject
+        if not device.cov:
+            app.do_SubscribeCOVRequest = reject
     device.app = app
     device.by_name = {o.name: obj for o, obj in zip(device.objects, objects, strict=True)}
     return device

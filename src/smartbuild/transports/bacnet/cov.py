@@ -94,6 +94,7 @@ async def follow(
         return
     pumps: list[asyncio.Task[None]] = []
     refused: set[str] = set()
+    warned: set[str] = set()  # one warning per device, however often it refuses
     try:
         while True:
             lifetime = min(s.device.template.defaults.cov_lifetime for s in subs)
@@ -104,8 +105,10 @@ async def follow(
                     await subscribe(transport, sub, sub.device.template.defaults.cov_lifetime)
                 except (BacnetAnswer, BacnetSilent) as error:
                     refused.add(sub.device.id)
-                    transport.warn(f"{sub.device.id}: no change-of-value subscription ({error}); "
-                                   "its values are polled")  # fmt: skip
+                    if sub.device.id not in warned:
+                        warned.add(sub.device.id)
+                        transport.warn(f"{sub.device.id}: no change-of-value subscription "
+                                       f"({error}); its values are polled")  # fmt: skip
                     continue
                 if not any(p.get_name() == f"cov-{sub.pid}" for p in pumps):
                     pumps.append(asyncio.ensure_future(_pump(transport, sub, emit)))
