@@ -15,6 +15,7 @@ HEAVY = (
     "pymodbus",
     "bleak",
     "zeroconf",
+    "bacpypes3",
     "dbus_fast",
     "pydantic",
     "sqlite3",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -38,16 +39,23 @@ def test_demo_runs_the_main_job_and_reports_a_transcript(tmp_path: Path) -> None
     assert all(s["ok"] and s["seconds"] >= 0 for s in data["steps"]), data["steps"]
     fig = {name: s["figures"] for name, s in steps.items()}
     ble = shutil.which("dbus-daemon") is not None
+    bacnet = importlib.util.find_spec("bacpypes3") is not None  # the VAV box and the AHU
     assert fig["simulator"]["zones"] == 4 and fig["simulator"]["modbus_devices"] == 13
     assert fig["simulator"]["ble_sensors"] == (3 if ble else 0)
     assert fig["discover"]["by_transport"]["modbus-tcp"] == 13
     assert fig["discover"]["by_transport"].get("ble", 0) == (3 if ble else 0)
     assert fig["discover"]["by_transport"].get("mdns", 0) == 4, fig["discover"]
-    assert fig["discover"]["already_there"] >= 13 + (3 if ble else 0) + 3  # Modbus, BLE, mDNS
+    assert (
+        fig["simulator"]["bacnet_devices"]
+        == fig["discover"]["by_transport"].get("bacnet-ip", 0)
+        == (2 if bacnet else 0)
+    )
+    assert fig["discover"]["already_there"] >= 13 + (3 if ble else 0) + 3 + (2 if bacnet else 0)
     assert fig["validate"]["ok"] is True
     # office profile, Thursday 10:00 in January: heating setpoints to 20 °C, CO2 setpoints to 1220 ppm
     assert fig["plan"]["mode"].startswith("occupied")
-    assert fig["plan"]["changes"] == 4 + 4 + (1 if ble else 0)
+    # + the VAV box's heating setpoint (BACnet: written at priority 16, rolled back by relinquish)
+    assert fig["plan"]["changes"] == 4 + 4 + (1 if ble else 0) + (1 if bacnet else 0)
     assert fig["apply"]["verified"] == fig["apply"]["writes"] == fig["plan"]["changes"]
     assert fig["verify"]["holding"] == fig["verify"]["checked"] == fig["plan"]["changes"]
     assert fig["journal"]["kinds"] == {
@@ -73,4 +81,5 @@ def test_demo_tells_the_story_on_a_terminal_free_run(tmp_path: Path) -> None:
                    "8/9 · Roll back and check the old values are back", "9/9 · Stop the simulator"):  # fmt: skip
         assert header in text
     assert "demo complete: 9/9 steps" in text
-    assert "4/4 writes verified by read-back" in text
+    writes = 4 + (1 if importlib.util.find_spec("bacpypes3") else 0)  # + the VAV box
+    assert f"{writes}/{writes} writes verified by read-back" in text

@@ -117,6 +117,7 @@ def test_apply_writes_verifies_journals_and_is_idempotent(run, site):
         "unknown": 0,
         "reverted": 0,
         "conflict": 0,
+        "overridden": 0,
         "skipped": 3,
         "blocked": 0,
     }

@@ -316,3 +316,27 @@ def test_sigterm_stops_everything(tmp_path: Path) -> None:
     assert not bus.exists() and not bus.parent.exists()  # the private bus and its directory
     assert not (tmp_path / "h" / "sim.json").exists() and not (tmp_path / "h" / "sim.lock").exists()
     assert "simulator stopped" in process.log()
+
+
+def test_bacnet_devices_join_the_site(run: Any, sim: SimProcess) -> None:
+    pytest.importorskip("bacpypes3", reason="BACnet needs the bacnet extra")
+    addresses = [d["address"] for d in sim.state["bacnet"]["devices"]]
+    args = [a for address in addresses for a in ("--bacnet-target", address)]
+    result = run("--json", "--site", site(sim), "discover", *args, "--save")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert sorted(c["template"] for c in data["candidates"]) == ["acme-ahu-b1", "acme-vav-b1"]
+    assert len(data["saved"]["present"]) == 2  # the simulator's site file has them already
+    before = read(run, sim, "vav-box")["zone_temperature"]
+    written = run(
+        "--json", "--site", site(sim), "write", "vav-box", "heating_setpoint", "26", "--yes"
+    )
+    assert written.exit_code == 0, written.output
+    try:
+        deadline = time.monotonic() + 10
+        while read(run, sim, "vav-box")["zone_temperature"] <= before + 0.5:
+            assert time.monotonic() < deadline, "the VAV box's room did not warm up"
+            time.sleep(0.3)
+    finally:
+        undo = run("--site", site(sim), "rollback", json.loads(written.stdout)["run"], "--yes")
+        assert undo.exit_code == 0, undo.output

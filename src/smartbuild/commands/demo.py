@@ -160,7 +160,9 @@ async def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, 
         mdns, ble = state.get("mdns"), state.get("ble")
         fig.update(zones=state["zones"], devices=state["devices"], modbus_devices=state["modbus"]["devices"],
                    mdns_services=len(mdns["services"]) if mdns else 0,
-                   ble_sensors=len(ble["devices"]) if ble else 0, start_seconds=state["start_seconds"],
+                   ble_sensors=len(ble["devices"]) if ble else 0,
+                   bacnet_devices=len((state.get("bacnet") or {}).get("devices", [])),
+                   start_seconds=state["start_seconds"],
                    sim_time=state["sim_time"])  # fmt: skip
         if ble:
             os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = ble["bus_address"]  # bleak reads it on use
@@ -206,6 +208,8 @@ async def _steps(story: Story, calls: Calls, state: dict[str, Any], home: Path, 
             flags["mdns"] = {"mdns": True, "interfaces": ["127.0.0.1"], "timeout": 4.0}
         if state.get("ble"):
             flags["ble"] = {"ble": True, "duration": 2.5}
+        if state.get("bacnet"):  # the BACnet devices, when bacpypes3 is installed
+            flags["bacnet-ip"] = {"targets": [d["address"] for d in state["bacnet"]["devices"]]}
         ours = _sim_devices(site, state)
         data = await _discover_and_save(calls, site, flags)
         found = data["candidates"]

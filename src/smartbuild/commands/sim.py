@@ -44,6 +44,10 @@ def instructions(state: dict[str, Any]) -> list[str]:
         lines.append(f"  mDNS        {len(mdns['services'])} services on {mdns['interface']}")
     if ble:
         lines.append(f"  BLE         {len(ble['devices'])} sensors on a private D-Bus")
+    bacnet = state.get("bacnet")
+    if bacnet:
+        where = ", ".join(d["address"] for d in bacnet["devices"])
+        lines.append(f"  BACnet/IP   {len(bacnet['devices'])} controllers on {where}")
     if site:
         lines.append(f"  site file   {site}")
     discover = f"smartbuild discover --modbus {modbus['range']} --units {unit_text}"
@@ -51,6 +55,8 @@ def instructions(state: dict[str, Any]) -> list[str]:
         discover += f" --mdns --interface {mdns['interface']}"
     if ble:
         discover += " --ble --duration 3"
+    for device in (bacnet or {}).get("devices", []):
+        discover += f" --bacnet-target {device['address']}"
     lines += ["", "Point smartbuild at it:"]
     if site:
         lines.append(f"  export SMARTBUILD_SITE={site}")

@@ -31,7 +31,7 @@ ENTRY_COLUMNS = (
 JSON_FIELDS = ("before", "requested", "after", "data")
 # the outcomes of a write (the model's WriteStatus values) and v0.1's names for some of them
 OUTCOME_KINDS = frozenset(
-    {"written", "unchanged", "refused", "rejected", "unknown", "reverted", "conflict"}
+    {"written", "unchanged", "refused", "rejected", "unknown", "reverted", "conflict", "overridden"}
     | {"unverified", "failed", "skipped", "blocked"}
 )
 

@@ -8,7 +8,9 @@ The outcomes (docs/safety.md has the table):
 - ``rejected``: the device answered with an exception: known not applied;
 - ``unknown``: sent, but no answer came (or no read-back): the device may or may not hold it;
 - ``reverted``: written, but after settling the device holds another value;
-- ``conflict``: rollback or release found a value someone else wrote since: left as it is.
+- ``conflict``: rollback or release found a value someone else wrote since: left as it is;
+- ``overridden``: sent and held by the device, but a higher-priority writer governs the point
+  (BACnet: ``overridden by priority N``); it takes effect when that writer releases it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class WriteStatus(str, enum.Enum):
     UNKNOWN = "unknown"
     REVERTED = "reverted"
     CONFLICT = "conflict"
+    OVERRIDDEN = "overridden"
 
     def __str__(self) -> str:
         return self.value
@@ -38,7 +41,9 @@ class WriteStatus(str, enum.Enum):
     @property
     def sent(self) -> bool:
         """Return True when a frame went to the device (it may hold the new value)."""
-        return self in (WriteStatus.WRITTEN, WriteStatus.UNKNOWN, WriteStatus.REVERTED)
+        return self in (
+            WriteStatus.WRITTEN, WriteStatus.UNKNOWN, WriteStatus.REVERTED, WriteStatus.OVERRIDDEN
+        )  # fmt: skip
 
     @property
     def ok(self) -> bool:
@@ -56,6 +61,7 @@ class WriteRequest:
     reason: str | None = None
     expect_before: Any = None  # rollback and release: the value the device must still hold
     check_expect: bool = False
+    undo: bool = False  # rollback and release: the transport may release the point instead
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,7 +103,26 @@ async def live_plan(
         zone_filter=zone_filter or None,
         vetoes=lambda action: veto(action, devices[action.device]),
     )
+    notes = await overridden_notes(conns, devices, plan)
+    if notes:
+        plan = dataclasses.replace(plan, warnings=(*plan.warnings, *notes))
     return LivePlan(plan, devices, errors, len(states), profile)
+
+
+async def overridden_notes(conns: Connections, devices: dict[str, Device], plan: Plan) -> list[str]:
+    """Return a warning per planned change that a higher-priority writer holds (transports say)."""
+    import asyncio
+
+    async def one(action: PlannedAction) -> str | None:
+        device = devices[action.device]
+        holder = await conns.transport(device.transport).overridden_by(device, action.point)
+        if holder is None:
+            return None
+        return (f"{action.device}.{action.point}: overridden by {holder}: a write will wait "
+                "behind it and take effect only when it is released")  # fmt: skip
+
+    found = await asyncio.gather(*(one(a) for a in plan.changes()))
+    return [note for note in found if note]
 
 
 def plan_json(live: LivePlan) -> dict[str, Any]:

@@ -22,6 +22,7 @@ BUILTINS: tuple[str, ...] = (
     "smartbuild.transports.modbus",
     "smartbuild.transports.ble",
     "smartbuild.transports.mdns",
+    "smartbuild.transports.bacnet",
     "smartbuild.services.identify",
 )
 # Plugins by module name, for development and tests (no package to install): a,b.c

@@ -7,7 +7,7 @@ from typing import Any
 
 # entries after which the device may hold what the run asked for (an intent with no outcome: the
 # process died mid-write). "unverified" is the name older journals gave an unconfirmed write.
-WRITE_KINDS = ("intent", "written", "unknown", "reverted", "unverified")
+WRITE_KINDS = ("intent", "written", "unknown", "reverted", "overridden", "unverified")
 # outcomes after which the device is known not to hold what the run asked for
 NOT_APPLIED = ("rejected", "refused", "unchanged", "conflict", "failed", "skipped", "blocked")
 UNDO_KINDS = ("rollback", "release")

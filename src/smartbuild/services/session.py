@@ -483,6 +483,7 @@ class Session:
                 f"{kind} of run {run_id}",
                 expect_before=i["requested"],
                 check_expect=not force,
+                undo=True,
             )
             for i in items
         ]

@@ -9,7 +9,11 @@ For one device, each write in turn:
 4. rollback and release only: leave it when someone changed it since: ``conflict``;
 5. journal the intent (committed: a failed commit stops the run before anything is sent);
 6. write — ``rejected`` on a device exception, ``unknown`` when no answer came;
-7. read back at once — ``reverted`` when the device holds something else.
+7. read back at once — ``overridden`` when the transport names a higher-priority writer that
+   governs the point, ``reverted`` when the device holds something else.
+
+Rollback and release of a point the transport ``releases`` (BACnet: relinquish at our priority)
+skip steps 2-4 and 6: they journal the intent, release, and read back what the device holds now.
 
 Then, once per device, wait its settle time and read every written point again: a device that
 changed a value back gives ``reverted``. Each outcome is journaled when it is known. The device's
@@ -215,9 +219,10 @@ async def _device_writes(
     return [outcomes[i] for i in range(len(items))]
 
 
-def _tag(conns: Connections, device: Device) -> dict[str, Any]:
+def _tag(conns: Connections, device: Device, point: str) -> dict[str, Any]:
     plugin, version = conns.provenance(device.transport)
-    return {"plugin": plugin, "plugin_version": version}
+    details = conns.transport(device.transport).write_details(device, point)
+    return {"plugin": plugin, "plugin_version": version, "data": details or None}
 
 
 async def _read_value(conns: Connections, device: Device, point: str) -> Any:
@@ -237,7 +242,7 @@ def _outcome(
     device, name = request.device, request.point
     target = request.target if requested is None else requested
     run.emit(status.value, device.id, name, before=before, requested=target, after=after,
-             verified=verified, message=message, **_tag(conns, device))  # fmt: skip
+             verified=verified, message=message, **_tag(conns, device, name))  # fmt: skip
     return WriteOutcome(device.id, name, status, before, target, after, message, cause)
 
 
@@ -254,6 +259,8 @@ async def _write_one(
         message = f"not sent: the current value cannot be read: {error.message}"
         return _outcome(run, conns, request, WriteStatus.REFUSED, message=message,
                         cause="unreachable")  # fmt: skip
+    if request.undo and transport.releases(device, name):
+        return await _release(run, conns, request, before)
     quantized = quantize(device, name, request.target, step)
     if quantized.problems:  # the planner blocks most already; this is the last line of defence
         return _outcome(run, conns, request, WriteStatus.REFUSED, before=before,
@@ -272,7 +279,7 @@ async def _write_one(
                         requested=target, after=before, message=message, cause="conflict")  # fmt: skip
     # committed before anything is sent: a JournalError here stops the run with nothing written
     run.emit("intent", device.id, name, before=before, requested=target, message=request.reason,
-             **_tag(conns, device))  # fmt: skip
+             **_tag(conns, device, name))  # fmt: skip
     try:
         await conns.write(device, name, target)
     except DeviceRejected as error:
@@ -291,11 +298,48 @@ async def _write_one(
         message = f"written, but the read-back failed: {error.message}"
         return _outcome(run, conns, request, WriteStatus.UNKNOWN, before=before,
                         requested=target, verified=False, message=message)  # fmt: skip
+    holder = await transport.overridden_by(device, name)
+    if holder is not None:
+        message = (
+            f"overridden by {holder}: the device holds {after!r}; {target!r} takes effect "
+            "when that is released"
+        )
+        return _outcome(run, conns, request, WriteStatus.OVERRIDDEN, before=before,
+                        requested=target, after=after, verified=False, message=message)  # fmt: skip
     if not same_value(point, after, target, step):
         message = f"read back {after!r} after writing {target!r}"
         return _outcome(run, conns, request, WriteStatus.REVERTED, before=before,
                         requested=target, after=after, verified=False, message=message)  # fmt: skip
     return _Pending(request, before, target, step, after)
+
+
+async def _release(
+    run: Run, conns: Connections, request: WriteRequest, before: Any
+) -> WriteOutcome:
+    """Undo by releasing the point (no value written back); read what the device holds now."""
+    device, name = request.device, request.point
+    transport = conns.transport(device.transport)
+    run.emit("intent", device.id, name, before=before, requested=request.target,
+             message=f"{request.reason or 'undo'}: release", **_tag(conns, device, name))  # fmt: skip
+    try:
+        await transport.release(device, name)
+    except DeviceRejected as error:
+        return _outcome(run, conns, request, WriteStatus.REJECTED, before=before,
+                        message=error.message)  # fmt: skip
+    except SmartbuildError as error:
+        message = f"release sent, but no answer: the device may still hold it ({error.message})"
+        return _outcome(run, conns, request, WriteStatus.UNKNOWN, before=before, message=message)
+    try:
+        after = await _read_value(conns, device, name)
+    except SmartbuildError as error:
+        return _outcome(run, conns, request, WriteStatus.UNKNOWN, before=before, verified=False,
+                        message=f"released, but the read-back failed: {error.message}")  # fmt: skip
+    holder = await transport.overridden_by(device, name)
+    message = f"released: the device now holds {after!r}" + (
+        f" (set by {holder})" if holder else ""
+    )
+    return _outcome(run, conns, request, WriteStatus.WRITTEN, before=before, after=after,
+                    verified=True, message=message)  # fmt: skip
 
 
 async def _settle(

@@ -102,6 +102,7 @@ class Simulator:
         self.building: SimBuilding | None = None
         self.farm: Any = None
         self.ble: Any = None
+        self.bacnet: Any = None
         self.state: dict[str, Any] = {}
         self.refused: list[str] = []
         self.applied_writes = 0
@@ -143,7 +144,7 @@ class Simulator:
 
         every = builtin_registry().template_values()  # mDNS and BLE devices are announced too
         templates = modbus_templates({n: t for n, t in every.items() if t.transport == "modbus"})
-        count = 3 + 2 * o.zones + len(MDNS_RULES) + 1  # upper bound of addresses needed
+        count = 3 + 2 * o.zones + len(MDNS_RULES) + 1 + 2  # upper bound (+2: BACnet devices)
         try:
             hosts = loopback_hosts(count, o.base)
         except ValueError:
@@ -171,6 +172,7 @@ class Simulator:
         ble = await self._start_ble(b)
         if ble is not None:
             extra += ble.site_entries(every)
+        extra += await self._start_bacnet(spare[len(MDNS_RULES) :], b)
         site_text = b.site_yaml(extra)
         site_path = None
         if o.site_out is not None:
@@ -203,6 +205,7 @@ class Simulator:
             "mdns": {"interface": "127.0.0.1", "services": [a.name for a in mdns]} if o.mdns else None,
             "ble": {"bus_address": self._bus_address, "devices": [s.address for s in ble.sensors]}
             if ble is not None else None,
+            "bacnet": self.bacnet.state() if self.bacnet is not None else None,
         }  # fmt: skip
         path = write_state(o.home, self.state)
         self._stack.callback(path.unlink, missing_ok=True)
@@ -288,6 +291,28 @@ class Simulator:
         self.ble = sensors
         self._bus_address = bus.address
         return sensors
+
+    async def _start_bacnet(
+        self, spare: list[str], b: SimBuilding
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Serve the BACnet devices when bacpypes3 is installed (else say it is skipped)."""
+        import importlib.util
+
+        if importlib.util.find_spec("bacpypes3") is None:
+            self.notice(
+                "BACnet skipped: bacpypes3 is not installed (pip install 'smartbuild[bacnet]')"
+            )
+            return []
+        if len(spare) < 2:
+            self.notice("BACnet skipped: no spare loopback address")
+            return []
+        from smartbuild.sim.peers.bacnet_devices import BacnetPlant
+
+        plant = BacnetPlant()
+        self._stack.callback(plant.close)
+        entries = await plant.start(spare[:2], b.zones[0].id if b.zones else None)
+        self.bacnet = plant
+        return entries
 
     async def close(self) -> None:
         """Stop everything that started, newest first; remove the state file."""
@@ -398,6 +423,8 @@ class Simulator:
             await self.apply_writes()
             self.building.advance(sim_seconds)
             await self.push()
+            if self.bacnet is not None:
+                self.bacnet.tick(sim_seconds, self.building.physics.outdoor_temperature_c)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set (simulated time runs ``speed`` times the wall clock)."""

@@ -160,6 +160,30 @@ class Transport:
         """
         raise _unsupported(self.name, "write points")
 
+    def write_details(self, device: Device, point: str) -> dict[str, Any]:
+        """Return how a point is written, for the journal (a BACnet priority, say); optional."""
+        return {}
+
+    def releases(self, device: Device, point: str) -> bool:
+        """Return True when undoing a write of this point is a ``release``, not a write back."""
+        return False
+
+    async def release(self, device: Device, point: str) -> None:
+        """Give up this application's claim on a point the protocol's own way; optional.
+
+        Rollback and override release call it instead of writing the old value back when
+        ``releases`` says so (BACnet relinquishes: NULL at the priority it writes at). Raise like
+        ``write``.
+        """
+        raise _unsupported(self.name, "release points")
+
+    async def overridden_by(self, device: Device, point: str) -> str | None:
+        """Return who holds a point ahead of this application's writes, or None; optional.
+
+        E.g. ``priority 8``: the write path then reports ``overridden`` instead of success.
+        """
+        return None
+
     @classmethod
     def check_device(cls, spec: DeviceSpec) -> list[tuple[tuple[str, ...], str]]:
         """Return problems of a site device entry for this transport: (key path, message)."""
