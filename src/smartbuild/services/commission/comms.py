@@ -1,0 +1,81 @@
+"""Read every point of every device a few times through the session: values and link figures."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smartbuild.model.device import Device, Reading
+    from smartbuild.services.session import Session
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Return the q-th percentile (0-100) by linear interpolation; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+async def _device_rounds(
+    session: Session, device: Device, rounds: int
+) -> tuple[list[Reading], dict[str, Any]]:
+    names = list(device.template.points)
+    latencies: list[float] = []
+    first: dict[str, Reading] = {}
+    errors = retries = 0
+    last_error: str | None = None
+    for index in range(rounds):
+        began = time.perf_counter()
+        result = await session.read([(device, names)])
+        latencies.append(time.perf_counter() - began)
+        failed = [r for r in result.readings if not r.ok]
+        errors += len(failed)
+        if failed:
+            last_error = failed[-1].error
+        if index == 0:
+            first = {r.point: r for r in result.readings}
+            if failed:  # one retry of what failed: a flaky link shows up as retries, not errors
+                retries += 1
+                began = time.perf_counter()
+                again = await session.read([(device, [r.point for r in failed])])
+                latencies.append(time.perf_counter() - began)
+                for reading in again.readings:
+                    if reading.ok:
+                        first[reading.point] = reading
+                    else:
+                        errors += 1
+                        last_error = reading.error
+    stats = session.conns.stats().get(device.id, {})
+    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+    figures = {
+        "device": device.id,
+        "transport": device.transport,
+        "reads": len(latencies),
+        "points": len(names),
+        "requests": stats.get("requests"),
+        "errors": errors,
+        "timeouts": stats.get("timeouts", 0),
+        "retries": retries,
+        "p50_ms": None if p50 is None else round(p50 * 1000, 2),
+        "p95_ms": None if p95 is None else round(p95 * 1000, 2),
+        "max_ms": round(max(latencies) * 1000, 2) if latencies else None,
+        "last_error": last_error,
+        "timeout_s": device.setting("timeout"),
+    }
+    return [first[n] for n in names], figures
+
+
+async def sample_devices(
+    session: Session, devices: Sequence[Device], rounds: int
+) -> tuple[dict[str, list[Reading]], list[dict[str, Any]]]:
+    """Read each device ``rounds`` times (devices concurrently); return first values and figures."""
+    results = await asyncio.gather(*(_device_rounds(session, d, rounds) for d in devices))
+    readings = {d.id: r for d, (r, _) in zip(devices, results, strict=True)}
+    return readings, [figures for _, figures in results]
