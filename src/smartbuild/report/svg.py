@@ -68,7 +68,7 @@ def trend_chart(
                      f'text-anchor="end">{tick:g}</text>')  # fmt: skip
     parts.append(f'<text x="{left + plot_w}" y="{height - 6}" font-size="10" text-anchor="end">'
                  f'{t_max:g} s</text><text x="{left}" y="{height - 6}" font-size="10">0 s</text>'
-                 f'<text x="6" y="{top + plot_h / 2}" font-size="10">{escape(unit)}</text>')  # fmt: skip
+                 f'<text x="4" y="14" font-size="10">{escape(unit)}</text>')  # fmt: skip
     for index, s in enumerate(series):
         colour = COLOURS[index % len(COLOURS)]
         points = " ".join(f"{x(float(t))},{y(float(v))}" for t, v in s["samples"]

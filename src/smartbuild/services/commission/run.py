@@ -149,8 +149,13 @@ def comfort_band(moment: dt.datetime) -> dict[str, Any]:
     return static_band("II", season).to_json()
 
 
-async def plans(session: Session, options: CommissionOptions) -> tuple[list[dict], list[Check]]:
-    """Plan the site's profiles (or those named) for the moment; write nothing."""
+async def plans(
+    session: Session, options: CommissionOptions, devices: Sequence[Device]
+) -> tuple[list[dict[str, Any]], list[Check]]:
+    """Plan the site's profiles (or those named) for the moment in the zones checked."""
+    zones = list(options.zones)
+    if options.devices and not zones:  # the zones of the devices named
+        zones = sorted({d.spec.zone for d in devices if d.spec.zone})
     refs = list(options.profiles)
     if not refs:
         for folder in session.profile_dirs():
@@ -160,7 +165,7 @@ async def plans(session: Session, options: CommissionOptions) -> tuple[list[dict
         checks.append(Check("plan", "profiles", NA, "the site names no profiles (profiles: in "
                             "the site file) and none was given with --profile"))  # fmt: skip
     for ref in refs:
-        live = await session.plan(ref, at=options.at, zones=options.zones)
+        live = await session.plan(ref, at=options.at, zones=zones)
         plan = live.plan.to_json()
         blocked = [a for a in live.plan.actions if a.status == "blocked"]
         out.append({"profile": live.plan.profile, "path": live.path, "plan": plan,
@@ -204,7 +209,7 @@ async def commission(
         progress.say("trend")
         series = await trend(session, devices, options.trend_s, options.trend_interval_s)
         progress.say("plans")
-        planned, plan_checks = await plans(session, options)
+        planned, plan_checks = await plans(session, options, devices)
         checks += plan_checks
         summary = summarize(checks)
         doc = {
