@@ -98,13 +98,14 @@ async def write_test(
     finally:
         # also on Ctrl-C (CancelledError) or an error: give back every value the run changed
         if restorable(session.journal, run.id):
-            progress.say("restoring")
             undo = asyncio.ensure_future(
                 session.rollback(run.id, confirm=lambda question: True)
             )
+            cancelled = False
             try:
                 result = await asyncio.shield(undo)
-            except asyncio.CancelledError:  # a second Ctrl-C: let the restore finish first
+            except asyncio.CancelledError:  # Ctrl-C during the restore: let it finish first
+                cancelled = True
                 result = await undo
             progress.restore_run = result.run
             for o in result.outcomes:
@@ -112,6 +113,8 @@ async def write_test(
                 (progress.restored if o.status.ok else progress.not_restored).append(
                     f"{o.device}.{o.point}"
                 )
+            if cancelled:
+                raise asyncio.CancelledError
     rows = []
     for request, outcome in zip(requests, outcomes, strict=True):
         back = restore.get((outcome.device, outcome.point))
