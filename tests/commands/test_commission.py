@@ -35,7 +35,9 @@ def by_subject(doc: dict) -> dict[tuple[str, str], dict]:
 
 def test_a_sound_device_passes_every_check_and_the_journal_renders_it_again(run, rig, tmp_path):
     out = tmp_path / "report.html"
-    result = commission(run, rig, "--device", "th-ok", "--out", str(out), "--installer", "A. Fitter")
+    result = commission(
+        run, rig, "--device", "th-ok", "--out", str(out), "--installer", "A. Fitter"
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["summary"]["fail"] == 0 and doc["summary"]["result"] == "pass"
@@ -108,7 +110,10 @@ def test_write_test_writes_verifies_and_restores_every_setpoint(run, rig):
     assert {a: rig.holding("th-ok", a) for a in (10, 11, 12)} == before
     kinds = [e["kind"] for e in doc["journal"]]
     assert kinds.count("intent") == 4 and kinds.count("written") == 4
-    assert doc["restore_run"] and {e["run"] for e in doc["journal"]} == {doc["run"], doc["restore_run"]}
+    assert doc["restore_run"] and {e["run"] for e in doc["journal"]} == {
+        doc["run"],
+        doc["restore_run"],
+    }
     log = json.loads(run("--json", "log").stdout)
     runs = {r["id"]: r for r in log["runs"]}
     assert runs[doc["restore_run"]]["parent_run"] == doc["run"]
@@ -133,7 +138,9 @@ def test_unknown_names_and_runs_are_usage_errors(run, rig):
     last = json.loads(run("--json", "log").stdout)["runs"][0]["id"]
     result = run("report", last)
     assert result.exit_code == 2
-    assert "holds no commissioning report" in result.stderr and "not a commission run" in result.stderr
+    assert (
+        "holds no commissioning report" in result.stderr and "not a commission run" in result.stderr
+    )
 
 
 def test_trend_captures_series_for_the_charts(run, rig, tmp_path):
@@ -160,7 +167,9 @@ def test_profiles_are_planned_for_the_moment(run, tmp_path):
     doc = json.loads(result.stdout)
     (plan,) = doc["plans"]
     assert plan["profile"] == "office-en16798-cat2"
-    changes = [(a["point"], a["target"]) for a in plan["plan"]["actions"] if a["status"] == "change"]
+    changes = [
+        (a["point"], a["target"]) for a in plan["plan"]["actions"] if a["status"] == "change"
+    ]
     assert changes == [("cooling_setpoint", 24.0)]
     assert by_subject(doc)[("plan", "office-en16798-cat2")]["status"] == "pass"
     assert writes == 0

@@ -46,7 +46,7 @@ def test_ctrl_c_during_the_write_test_restores_every_value(tmp_path: Path) -> No
         try:
             wait_for_entry(home / "journal.db", "intent")
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)
+            _, err = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()

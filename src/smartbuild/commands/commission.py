@@ -126,5 +126,9 @@ def _interrupted(app: App, progress: Any) -> None:
     else:
         session.last_run = None  # nothing to undo: the write test restored what it changed
         restored = len(progress.restored)
-        detail = f"; {restored} test values restored (run {progress.restore_run})" if restored else ""
-        app.output.warn(f"commission run {progress.run} interrupted during {progress.phase}{detail}")
+        detail = (
+            f"; {restored} test values restored (run {progress.restore_run})" if restored else ""
+        )
+        app.output.warn(
+            f"commission run {progress.run} interrupted during {progress.phase}{detail}"
+        )

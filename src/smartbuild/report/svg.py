@@ -7,7 +7,11 @@ from html import escape
 from typing import Any
 
 COLOURS = ("#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#0a7ea4")
-DASHED = {"heating_setpoint": "6 3", "cooling_setpoint": "6 3", "zone_air_temperature_setpoint": "2 3"}
+DASHED = {
+    "heating_setpoint": "6 3",
+    "cooling_setpoint": "6 3",
+    "zone_air_temperature_setpoint": "2 3",
+}
 
 
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -16,7 +20,8 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
     magnitude = 10 ** len(str(int(raw))) / 10 if raw >= 1 else 0.1
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10, 20, 50) if m * magnitude >= raw)
     first = (low // step) * step
-    ticks, value = [], first
+    ticks: list[float] = []
+    value = first
     while value <= high + 1e-9 and len(ticks) < 20:
         if value >= low - 1e-9:
             ticks.append(round(value, 6))

@@ -112,10 +112,7 @@ def judge_reading(role: str | None, unit: str | None, value: Any) -> tuple[str, 
 
 
 def _show(value: Any, unit: str | None) -> str:
-    if isinstance(value, float):
-        text = f"{value:g}"
-    else:
-        text = str(value)
+    text = f"{value:g}" if isinstance(value, float) else str(value)
     return f"{text} {unit}" if unit and not isinstance(value, bool) else text
 
 

@@ -212,6 +212,9 @@ async def commission(
         planned, plan_checks = await plans(session, options, devices)
         checks += plan_checks
         summary = summarize(checks)
+        asked = {"devices": list(options.devices), "zones": list(options.zones),
+                 "write_test": options.write_test, "trend_s": options.trend_s,
+                 "rounds": options.rounds, "max_p95_ms": options.max_p95_ms}  # fmt: skip
         doc = {
             "format": FORMAT,
             "run": run.id,
@@ -219,9 +222,7 @@ async def commission(
             "started": started,
             "finished": time.time(),
             "moment": moment.isoformat(),
-            "options": {"devices": list(options.devices), "zones": list(options.zones),
-                        "write_test": options.write_test, "trend_s": options.trend_s,
-                        "rounds": options.rounds, "max_p95_ms": options.max_p95_ms},  # fmt: skip
+            "options": asked,
             "summary": summary,
             "categories": by_category(checks),
             "deficiencies": [c.to_json() for c in checks if c.status == FAIL],

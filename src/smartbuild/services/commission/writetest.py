@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from smartbuild.services.session import Session
 
 
-def test_value(point: PointSpec, current: Any, step: float | None) -> tuple[Any, str]:
+def safe_test_value(point: PointSpec, current: Any, step: float | None) -> tuple[Any, str]:
     """Return a safe test value near the current one inside every bound, or None and why not."""
     if point.enum is not None or point.value_kind() in ("bool", "text"):
         return None, "switches, modes and text are not changed by the write test"
@@ -38,13 +38,13 @@ def test_value(point: PointSpec, current: Any, step: float | None) -> tuple[Any,
     delta = role.deadband if role and role.deadband else (high - low) / 100.0
     if step:
         delta = max(step, math.ceil(delta / step - 1e-9) * step)
-    for candidate in (current + delta, current - delta):
+    for near in (current + delta, current - delta):
+        value: float = near
         if step:
-            candidate = round(round((candidate - point.offset) / step) * step + point.offset, 10)
-        if low <= candidate <= high and candidate != current:
-            if isinstance(current, int) and float(candidate).is_integer():
-                candidate = int(candidate)
-            return candidate, f"{current:g} → {candidate:g}"
+            value = round(round((near - point.offset) / step) * step + point.offset, 10)
+        if low <= value <= high and value != current:
+            chosen: Any = int(value) if isinstance(current, int) and value.is_integer() else value
+            return chosen, f"{current:g} → {chosen:g}"
     return None, f"no test value within {low:g}..{high:g} next to {current:g}"
 
 
@@ -64,7 +64,7 @@ async def _plan(
             reading = values.get(name)
             step = await session.conns.transport(device.transport).resolution(device, name)
             current = reading.value if reading is not None and reading.ok else None
-            value, why = test_value(point, current, step)
+            value, why = safe_test_value(point, current, step)
             if value is not None:
                 problems = quantize(device, name, value, step).problems
                 if problems:
@@ -98,9 +98,7 @@ async def write_test(
     finally:
         # also on Ctrl-C (CancelledError) or an error: give back every value the run changed
         if restorable(session.journal, run.id):
-            undo = asyncio.ensure_future(
-                session.rollback(run.id, confirm=lambda question: True)
-            )
+            undo = asyncio.ensure_future(session.rollback(run.id, confirm=lambda question: True))
             cancelled = False
             try:
                 result = await asyncio.shield(undo)
@@ -116,11 +114,11 @@ async def write_test(
             if cancelled:
                 raise asyncio.CancelledError
     rows = []
-    for request, outcome in zip(requests, outcomes, strict=True):
+    for outcome in outcomes:
         back = restore.get((outcome.device, outcome.point))
-        restored = back is None and outcome.status.value in ("refused", "rejected", "unchanged") or (
-            back is not None and back.status.ok
-        )
+        restored = (
+            back is None and outcome.status.value in ("refused", "rejected", "unchanged")
+        ) or (back is not None and back.status.ok)
         verified = outcome.status.value == "written"
         row = {
             "device": outcome.device,
@@ -136,9 +134,15 @@ async def write_test(
         rows.append(row)
         subject = f"{outcome.device}.{outcome.point}"
         if verified and restored:
-            status, why = PASS, f"wrote {outcome.requested!r}, read back, restored {outcome.before!r}"
+            status, why = (
+                PASS,
+                f"wrote {outcome.requested!r}, read back, restored {outcome.before!r}",
+            )
         elif verified:
-            status, why = FAIL, f"wrote {outcome.requested!r} but the restore failed: {row['message']}"
+            status, why = (
+                FAIL,
+                f"wrote {outcome.requested!r} but the restore failed: {row['message']}",
+            )
         else:
             status, why = FAIL, f"{outcome.status.value}: {outcome.message or 'not verified'}"
         checks.append(Check("write-test", subject, status, why, device=outcome.device,
