@@ -61,8 +61,10 @@ def write_outputs(app: App, doc: dict[str, Any], out: Path | None, pdf: Path | N
               help="Seconds between trend samples (default: about 30 samples).")  # fmt: skip
 @click.option("--rounds", type=click.IntRange(1, 50), default=3, show_default=True,
               help="Reads of each device for the latency figures.")  # fmt: skip
-@click.option("--max-p95", type=FiniteFloat(min=1, max=60_000), default=1000.0,
-              show_default=True, help="Slowest p95 read latency (ms) that passes.")  # fmt: skip
+@click.option("--max-p95", type=FiniteFloat(min=1, max=60_000), default=500.0,
+              show_default=True, help="Slowest p95 latency per request (ms) that passes.")  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="Devices read at once for the link figures.")  # fmt: skip
 @click.option("--profile", "profiles", multiple=True,
               help="Plan this profile (default: every profile of the site's profile folders).")  # fmt: skip
 @click.option("--at", "at", default=None, help="Plan profiles for this site-local moment.")
@@ -74,8 +76,9 @@ def write_outputs(app: App, doc: dict[str, Any], out: Path | None, pdf: Path | N
 @click.option("--yes", "-y", is_flag=True, help="With --write-test: write without asking.")
 def commission(
     zones: tuple[str, ...], devices: tuple[str, ...], write_test: bool, trend: str | None,
-    interval: float | None, rounds: int, max_p95: float, profiles: tuple[str, ...],
-    at: str | None, installer: str | None, out: Path | None, pdf: Path | None, yes: bool,
+    interval: float | None, rounds: int, max_p95: float, concurrency: int,
+    profiles: tuple[str, ...], at: str | None, installer: str | None, out: Path | None,
+    pdf: Path | None, yes: bool,
 ) -> None:  # fmt: skip
     """Check the site point by point against its inventory and write a commissioning report."""
     from smartbuild.services.commission import CommissionOptions, Progress
@@ -87,7 +90,8 @@ def commission(
     options = CommissionOptions(
         devices=devices, zones=zones, write_test=write_test,
         trend_s=parse_duration(trend) if trend else 0.0, trend_interval_s=interval,
-        rounds=rounds, max_p95_ms=max_p95, profiles=profiles, at=at, installer=installer,
+        rounds=rounds, max_p95_ms=max_p95, concurrency=concurrency, profiles=profiles, at=at,
+        installer=installer,
     )  # fmt: skip
     chosen = session.select(devices, zones)  # unknown names: exit 2 before anything is read
     if write_test:

@@ -23,6 +23,23 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def _requests(session: Session, device: Device) -> int:
+    return int(session.conns.stats().get(device.id, {}).get("requests") or 0)
+
+
+async def _timed_read(
+    session: Session, device: Device, names: list[str], latencies: list[float]
+) -> list[Reading]:
+    """Read through the session; note the time per request the read took (a read of many
+    points takes several requests: the figure is the link's, not the size of the map's)."""
+    sent = _requests(session, device)
+    began = time.perf_counter()
+    result = await session.read([(device, names)])
+    elapsed = time.perf_counter() - began
+    latencies.append(elapsed / max(1, _requests(session, device) - sent))
+    return result.readings
+
+
 async def _device_rounds(
     session: Session, device: Device, rounds: int
 ) -> tuple[list[Reading], dict[str, Any]]:
@@ -32,21 +49,17 @@ async def _device_rounds(
     errors = retries = 0
     last_error: str | None = None
     for index in range(rounds):
-        began = time.perf_counter()
-        result = await session.read([(device, names)])
-        latencies.append(time.perf_counter() - began)
-        failed = [r for r in result.readings if not r.ok]
+        readings = await _timed_read(session, device, names, latencies)
+        failed = [r for r in readings if not r.ok]
         errors += len(failed)
         if failed:
             last_error = failed[-1].error
         if index == 0:
-            first = {r.point: r for r in result.readings}
+            first = {r.point: r for r in readings}
             if failed:  # one retry of what failed: a flaky link shows up as retries, not errors
                 retries += 1
-                began = time.perf_counter()
-                again = await session.read([(device, [r.point for r in failed])])
-                latencies.append(time.perf_counter() - began)
-                for reading in again.readings:
+                again = await _timed_read(session, device, [r.point for r in failed], latencies)
+                for reading in again:
                     if reading.ok:
                         first[reading.point] = reading
                     else:
@@ -73,9 +86,19 @@ async def _device_rounds(
 
 
 async def sample_devices(
-    session: Session, devices: Sequence[Device], rounds: int
+    session: Session, devices: Sequence[Device], rounds: int, concurrency: int = 16
 ) -> tuple[dict[str, list[Reading]], list[dict[str, Any]]]:
-    """Read each device ``rounds`` times (devices concurrently); return first values and figures."""
-    results = await asyncio.gather(*(_device_rounds(session, d, rounds) for d in devices))
+    """Read each device ``rounds`` times; return the first values and the link figures.
+
+    At most ``concurrency`` devices are read at once: a thousand reads in flight would measure
+    this process's own queue, not the devices' links.
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(device: Device) -> tuple[list[Reading], dict[str, Any]]:
+        async with gate:
+            return await _device_rounds(session, device, rounds)
+
+    results = await asyncio.gather(*(one(d) for d in devices))
     readings = {d.id: r for d, (r, _) in zip(devices, results, strict=True)}
     return readings, [figures for _, figures in results]

@@ -66,7 +66,7 @@ def comm_checks(figures: Sequence[dict[str, Any]], max_p95_ms: float) -> list[Ch
     checks = []
     for f in figures:
         p95 = f["p95_ms"]
-        shown = f"p50 {f['p50_ms']} ms, p95 {p95} ms over {f['reads']} reads"
+        shown = f"p50 {f['p50_ms']} ms, p95 {p95} ms per request over {f['reads']} reads"
         if f["errors"] or f["timeouts"]:
             status = FAIL
             reason = (f"{f['errors']} errors, {f['timeouts']} timeouts ({shown}): "
@@ -198,7 +198,9 @@ async def commission(
         progress.say("identification")
         checks = await identify(session, devices)
         progress.say("reading")
-        readings, figures = await sample_devices(session, devices, options.rounds)
+        readings, figures = await sample_devices(
+            session, devices, options.rounds, options.concurrency
+        )
         checks += point_checks(devices, readings)
         checks += comm_checks(figures, options.max_p95_ms)
         rows: list[dict[str, Any]] = []
