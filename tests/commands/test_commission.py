@@ -63,7 +63,7 @@ def test_a_sound_device_passes_every_check_and_the_journal_renders_it_again(run,
     again = run("--json", "report", doc["run"][:6])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == doc
-    page = run("report", doc["run"])
+    page = run("report", "--last")
     assert page.exit_code == 0, page.output
     assert page.stdout == html
 
@@ -133,6 +133,9 @@ def test_unknown_names_and_runs_are_usage_errors(run, rig):
     result = run("--site", str(rig.site), "commission", "--trend", "ten minutes")
     assert result.exit_code == 2 and "invalid duration" in result.stderr
     assert run("report", "abcdef").exit_code == 2
+    result = run("report", "--last")
+    assert result.exit_code == 2 and "no commission run in the journal" in result.stderr
+    assert run("report").exit_code == 2
     write = run("--site", str(rig.site), "write", "th-ok", "heating_setpoint", "21", "--yes")
     assert write.exit_code == 0, write.output
     last = json.loads(run("--json", "log").stdout)["runs"][0]["id"]
@@ -184,3 +187,17 @@ def test_identity_of_another_template_is_a_deficiency(run, tmp_path):
     assert result.exit_code == 4, result.output
     check = by_subject(json.loads(result.stdout))[("identity", "th-x")]
     assert check["reason"].startswith("identifies as 'slow-th', the site says 'acme-th200'")
+
+
+def test_a_link_near_its_timeout_is_slow_unless_the_limit_allows_it(run, tmp_path):
+    units = {"th-lag": (thermostat(response_delay_s=0.27), "acme-th200")}  # timeout 0.3 s
+    with commission_site(tmp_path, units, base="127.0.47.1") as rig:
+        slow = commission(run, rig, "--rounds", "2")
+        allowed = commission(run, rig, "--rounds", "2", "--max-p95", "1000")
+    assert slow.exit_code == 4, slow.output
+    check = by_subject(json.loads(slow.stdout))[("communication", "th-lag")]
+    assert check["reason"].startswith("slow: p50 2") and check["reason"].endswith("above 240 ms")
+    assert check["expected"] == 240
+    assert allowed.exit_code == 0, allowed.output
+    check = by_subject(json.loads(allowed.stdout))[("communication", "th-lag")]
+    assert check["status"] == "pass" and "(limit 1000 ms), 0 retries" in check["reason"]

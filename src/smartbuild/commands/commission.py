@@ -61,8 +61,9 @@ def write_outputs(app: App, doc: dict[str, Any], out: Path | None, pdf: Path | N
               help="Seconds between trend samples (default: about 30 samples).")  # fmt: skip
 @click.option("--rounds", type=click.IntRange(1, 50), default=3, show_default=True,
               help="Reads of each device for the latency figures.")  # fmt: skip
-@click.option("--max-p95", type=FiniteFloat(min=1, max=60_000), default=500.0,
-              show_default=True, help="Slowest p95 latency per request (ms) that passes.")  # fmt: skip
+@click.option("--max-p95", type=FiniteFloat(min=1, max=60_000), default=None,
+              help="Slowest p95 latency per request (ms) that passes "
+              "(default: 80% of each device's timeout).")  # fmt: skip
 @click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
               help="Devices read at once for the link figures.")  # fmt: skip
 @click.option("--profile", "profiles", multiple=True,
@@ -76,7 +77,7 @@ def write_outputs(app: App, doc: dict[str, Any], out: Path | None, pdf: Path | N
 @click.option("--yes", "-y", is_flag=True, help="With --write-test: write without asking.")
 def commission(
     zones: tuple[str, ...], devices: tuple[str, ...], write_test: bool, trend: str | None,
-    interval: float | None, rounds: int, max_p95: float, concurrency: int,
+    interval: float | None, rounds: int, max_p95: float | None, concurrency: int,
     profiles: tuple[str, ...], at: str | None, installer: str | None, out: Path | None,
     pdf: Path | None, yes: bool,
 ) -> None:  # fmt: skip

@@ -40,10 +40,24 @@ def _charts(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in charts if c["svg"]]
 
 
-def _when(stamp: Any) -> str:
-    if not isinstance(stamp, (int, float)):
+def _when(stamp: Any, timezone: str | None) -> str:
+    """Return an epoch time as site time (the machine's zone where the site names none)."""
+    from zoneinfo import ZoneInfo
+
+    if isinstance(stamp, str):
+        try:
+            moment = dt.datetime.fromisoformat(stamp)
+        except ValueError:
+            return stamp
+    elif isinstance(stamp, (int, float)):
+        moment = dt.datetime.fromtimestamp(stamp, dt.timezone.utc)
+    else:
         return ""
-    return dt.datetime.fromtimestamp(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+    try:
+        moment = moment.astimezone(ZoneInfo(timezone)) if timezone else moment.astimezone()
+    except (KeyError, ValueError):
+        moment = moment.astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _value(value: Any) -> str:
@@ -66,7 +80,8 @@ def render_html(doc: dict[str, Any]) -> str:
     text = resources.files("smartbuild.report").joinpath("templates/report.html.j2")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)  # fmt: skip
-    env.filters["when"] = _when
+    timezone = (doc.get("site") or {}).get("timezone")
+    env.filters["when"] = lambda stamp: _when(stamp, timezone)
     env.filters["value"] = _value
     template = env.from_string(text.read_text("utf-8"))
     charts = [{**c, "svg": Markup(c["svg"])} for c in _charts(doc)]
