@@ -32,12 +32,18 @@ async def _timed_read(
 ) -> list[Reading]:
     """Read through the session; note the time per request the read took (a read of many
     points takes several requests: the figure is the link's, not the size of the map's)."""
+    from smartbuild.errors import SmartbuildError
+    from smartbuild.model.device import Reading
+
     sent = _requests(session, device)
     began = time.perf_counter()
-    result = await session.read([(device, names)])
+    try:
+        readings = (await session.read([(device, names)])).readings
+    except SmartbuildError as error:  # the transport as a whole failed (no bus, no adapter)
+        return [Reading(device.id, name, error=error.message) for name in names]
     elapsed = time.perf_counter() - began
     latencies.append(elapsed / max(1, _requests(session, device) - sent))
-    return result.readings
+    return readings
 
 
 async def _device_rounds(
