@@ -1,4 +1,5 @@
-"""Ctrl-C during the write test: the test values are restored before the process exits."""
+"""Ctrl-C during the write test: the test values are restored before the process exits, even
+when Ctrl-C is pressed again during the restore."""
 
 from __future__ import annotations
 
@@ -14,19 +15,19 @@ from pathlib import Path
 from tests.commission_rig import ACME, commission_site, thermostat
 
 
-def wait_for_entry(db: Path, kind: str, timeout: float = 20.0) -> None:
-    """Wait (bounded) until the journal holds an entry of a kind."""
+def wait_for(db: Path, sql: str, what: str, timeout: float = 20.0) -> None:
+    """Wait (bounded) until a query of the journal finds a row."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if db.exists():
             try:
                 with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-                    if conn.execute("SELECT 1 FROM entries WHERE kind = ?", (kind,)).fetchone():
+                    if conn.execute(sql).fetchone():
                         return
             except sqlite3.OperationalError:
                 pass  # created or migrated this moment
         time.sleep(0.05)
-    raise AssertionError(f"no {kind} entry within {timeout} s")
+    raise AssertionError(f"no {what} within {timeout} s")
 
 
 def test_ctrl_c_during_the_write_test_restores_every_value(tmp_path: Path) -> None:
@@ -44,7 +45,11 @@ def test_ctrl_c_during_the_write_test_restores_every_value(tmp_path: Path) -> No
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
         )  # fmt: skip
         try:
-            wait_for_entry(home / "journal.db", "intent")
+            db = home / "journal.db"
+            wait_for(db, "SELECT 1 FROM entries WHERE kind = 'intent'", "test write")
+            proc.send_signal(signal.SIGINT)
+            # the restore is under way (each device settles 4 s): a second Ctrl-C is held off
+            wait_for(db, "SELECT 1 FROM runs WHERE kind = 'rollback'", "restore run")
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=30)
         finally:

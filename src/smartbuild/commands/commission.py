@@ -123,17 +123,19 @@ def commission(
 
 def _interrupted(app: App, progress: Any) -> None:
     """Say what an interrupted run restored; leave the rollback hint only where it is needed."""
+    from smartbuild.services.rollback import restorable, rolled_back
+
     session = app.session
-    if progress.not_restored:
-        session.last_run = progress.run  # the boundary names it and how to undo it
+    if progress.run is None:
+        return  # interrupted before the run began: nothing was read or written
+    journal = session.journal
+    undone = progress.run in rolled_back(journal) or not restorable(journal, progress.run)
+    if not undone:
+        session.last_run = progress.run  # the boundary names what it wrote and how to undo it
         app.output.warn(f"commission run {progress.run} interrupted during {progress.phase}: "
-                        f"{len(progress.not_restored)} test values NOT restored")  # fmt: skip
-    else:
-        session.last_run = None  # nothing to undo: the write test restored what it changed
-        restored = len(progress.restored)
-        detail = (
-            f"; {restored} test values restored (run {progress.restore_run})" if restored else ""
-        )
-        app.output.warn(
-            f"commission run {progress.run} interrupted during {progress.phase}{detail}"
-        )
+                        "its test values were NOT all restored")  # fmt: skip
+        return
+    session.last_run = None  # nothing to undo: the write test restored what it changed
+    restored = len(progress.restored)
+    detail = f"; {restored} test values restored (run {progress.restore_run})" if restored else ""
+    app.output.warn(f"commission run {progress.run} interrupted during {progress.phase}{detail}")

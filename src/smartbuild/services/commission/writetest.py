@@ -8,8 +8,10 @@ interrupted (Ctrl-C cancels the task; the restore runs before the cancellation g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from smartbuild.model.roles import PLAUSIBLE, ROLES
@@ -20,6 +22,28 @@ if TYPE_CHECKING:
     from smartbuild.model.device import Device, Reading
     from smartbuild.services.runs import Run
     from smartbuild.services.session import Session
+
+
+@contextlib.contextmanager
+def _holding_interrupts() -> Iterator[list[int]]:
+    """Hold Ctrl-C off while test values are restored: count each one instead of stopping.
+
+    asyncio.run raises KeyboardInterrupt at a second Ctrl-C wherever the loop is, which would
+    leave test values on the devices. Outside the main thread there is no signal to hold.
+    """
+    held: list[int] = []
+    loop = asyncio.get_running_loop()
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+        loop.add_signal_handler(signal.SIGINT, lambda: held.append(signal.SIGINT))
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no signals
+        yield held
+        return
+    try:
+        yield held
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, previous)
 
 
 def safe_test_value(point: PointSpec, current: Any, step: float | None) -> tuple[Any, str]:
@@ -100,11 +124,13 @@ async def write_test(
         if restorable(session.journal, run.id):
             undo = asyncio.ensure_future(session.rollback(run.id, confirm=lambda question: True))
             cancelled = False
-            try:
-                result = await asyncio.shield(undo)
-            except asyncio.CancelledError:  # Ctrl-C during the restore: let it finish first
-                cancelled = True
-                result = await undo
+            with _holding_interrupts() as held:
+                try:
+                    result = await asyncio.shield(undo)
+                except asyncio.CancelledError:  # cancelled during the restore: finish it first
+                    cancelled = True
+                    result = await undo
+            cancelled = cancelled or bool(held)
             progress.restore_run = result.run
             for o in result.outcomes:
                 restore[(o.device, o.point)] = o
