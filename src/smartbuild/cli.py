@@ -113,6 +113,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "fleet",
         "See and command the hubs on one MQTT broker (status, apply, log).",
     ),
+    "commission": (
+        "smartbuild.commands.commission",
+        "commission",
+        "Check the site point by point against its inventory and write a commissioning report.",
+    ),
+    "report": (
+        "smartbuild.commands.report",
+        "report",
+        "Render the report of a commission run again from the journal (HTML, or JSON with --json).",
+    ),
     "schema": ("smartbuild.commands.schema", "schema", "Print the JSON Schema of a file format."),
     "completion": (
         "smartbuild.commands.completion",

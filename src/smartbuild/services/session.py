@@ -427,6 +427,18 @@ class Session:
             run.status = run_status([outcome])
         return run.id, outcome
 
+    async def commission(self, options: Any, progress: Any = None) -> dict[str, Any]:
+        """Run the commissioning checks as one journaled run; return the report document."""
+        from smartbuild.services.commission import commission
+
+        return await commission(self, options, progress)
+
+    def commission_report(self, run_ref: str) -> dict[str, Any]:
+        """Return the report a commission run stored in the journal, with the run's entries."""
+        from smartbuild.services.commission.stored import load_report
+
+        return load_report(self.journal, run_ref)
+
     def resolve_undo(self, run_ref: str | None, last: bool) -> str:
         """Return the run a rollback should undo (RUN_ID prefix, or the last one that wrote)."""
         from smartbuild.services.rollback import last_undoable, rolled_back
