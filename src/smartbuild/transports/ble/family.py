@@ -10,6 +10,8 @@ from smartbuild.transports.base import DiscoverOptions, OptionSpec, TransportFam
 from smartbuild.transports.ble.schema import BleTemplate
 
 if TYPE_CHECKING:
+    from smartbuild.model.checks import Check
+    from smartbuild.transports.base import DoctorContext
     from smartbuild.config.schema import Template
     from smartbuild.model.device import Candidate
 
@@ -70,6 +72,14 @@ class BleFamily(TransportFamily):
         """Return the characteristic or advert measurement, and the GATT format."""
         where = f"gatt {point.characteristic}" if point.characteristic else f"advert {point.advert}"
         return where, point.ble_format or point.value_kind()
+
+    @classmethod
+    async def doctor(cls, context: DoctorContext) -> list[Check]:
+        """Check the system D-Bus, BlueZ, the adapters and passive scanning."""
+        from smartbuild.transports.ble.doctor import doctor
+
+        return await doctor(context)
+
 
 
 BleTemplate.family = BleFamily

@@ -10,6 +10,8 @@ from smartbuild.transports.base import DiscoverOptions, OptionSpec, TransportFam
 from smartbuild.transports.mdns.schema import MdnsTemplate
 
 if TYPE_CHECKING:
+    from smartbuild.model.checks import Check
+    from smartbuild.transports.base import DoctorContext
     from smartbuild.config.schema import Template
     from smartbuild.model.device import Candidate
 
@@ -60,6 +62,14 @@ class MdnsFamily(TransportFamily):
     def describe_point(cls, template: Template, point: Any) -> tuple[str, str]:
         """Return the TXT key and whether it is text or a number."""
         return f"txt {point.txt}", point.type
+
+    @classmethod
+    async def doctor(cls, context: DoctorContext) -> list[Check]:
+        """Check for a multicast-capable interface and a shareable UDP 5353."""
+        from smartbuild.transports.mdns.doctor import doctor
+
+        return await doctor(context)
+
 
 
 MdnsTemplate.family = MdnsFamily

@@ -11,6 +11,8 @@ from smartbuild.transports.base import DiscoverOptions, OptionSpec, TransportFam
 from smartbuild.transports.modbus.schema import ModbusTemplate
 
 if TYPE_CHECKING:
+    from smartbuild.model.checks import Check
+    from smartbuild.transports.base import DoctorContext
     from smartbuild.config.schema import Template
     from smartbuild.model.device import Candidate
 
@@ -90,6 +92,14 @@ class ModbusFamily(TransportFamily):
         if sunspec:
             parts = [sunspec.get("manufacturer"), sunspec.get("model"), sunspec.get("serial")]
         return " ".join(str(p) for p in parts if p) or str(ident.get("server_id") or "")
+
+    @classmethod
+    async def doctor(cls, context: DoctorContext) -> list[Check]:
+        """Check the site's serial ports and the dialout group."""
+        from smartbuild.transports.modbus.doctor import doctor
+
+        return await doctor(context)
+
 
 
 ModbusTemplate.family = ModbusFamily
