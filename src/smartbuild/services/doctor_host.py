@@ -273,7 +273,8 @@ async def check_broker(url: str | None, timeout: float) -> Check:
         return fail(CORE, "mqtt", f"broker {host}:{port}: no answer within {timeout:g} s", fix,
                     **details)  # fmt: skip
     except OSError as error:
-        return fail(CORE, "mqtt", f"broker {host}:{port}: {error.strerror or error}", fix,
+        why = os.strerror(error.errno) if error.errno else str(error)
+        return fail(CORE, "mqtt", f"broker {host}:{port}: {why}", fix,
                     **details)  # fmt: skip
     writer.close()
     with contextlib.suppress(OSError):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 AREA = "mdns"
 PORT = 5353
 IFF_LOOPBACK = 0x8
+SIOCGIFFLAGS = 0x8913  # Linux <linux/sockios.h>
 
 
 async def doctor(context: DoctorContext) -> list[Check]:
@@ -30,16 +31,32 @@ async def doctor(context: DoctorContext) -> list[Check]:
     return [_interfaces(context.used), _port(context.used)]
 
 
+def ioctl_flags(name: str) -> int | None:
+    """Return an interface's flags from the kernel (SIOCGIFFLAGS), in this network namespace."""
+    import fcntl
+    import struct
+
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH", name.encode()[:15], 0)
+        return int(struct.unpack("16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, request)[:18])[1])
+    return None
+
+
 def multicast_interfaces() -> dict[str, list[str]]:
-    """Return the up, multicast-capable, non-loopback interfaces and their flags in words."""
+    """Return the up, multicast-capable, non-loopback interfaces of this network namespace."""
+    # /sys/class/net shows the namespace sysfs was mounted in, not necessarily this process's
     out: dict[str, list[str]] = {}
-    with contextlib.suppress(OSError):
-        for entry in sorted(SYS_NET.iterdir()):
-            flags = interface_flags(entry.name)
-            if flags is None or flags & IFF_LOOPBACK:
-                continue
-            if flags & IFF_UP and flags & IFF_MULTICAST:
-                out[entry.name] = ["up", "multicast"]
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except OSError:
+        names = [entry.name for entry in SYS_NET.iterdir()] if SYS_NET.is_dir() else []
+    for name in sorted(names):
+        flags = ioctl_flags(name)
+        flags = interface_flags(name) if flags is None else flags
+        if flags is None or flags & IFF_LOOPBACK:
+            continue
+        if flags & IFF_UP and flags & IFF_MULTICAST:
+            out[name] = ["up", "multicast"]
     return out
 
 
