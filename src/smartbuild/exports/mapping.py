@@ -32,7 +32,7 @@ ROLE_MEANINGS: dict[str, Meaning] = {
     # zone setpoints and commands
     "heating_setpoint": _m("Heating_Zone_Air_Temperature_Setpoint", "zone air temp heating sp"),
     "cooling_setpoint": _m("Cooling_Zone_Air_Temperature_Setpoint", "zone air temp cooling sp"),
-    "zone_air_temperature_setpoint": _m("Zone_Air_Temperature_Setpoint", "zone air temp sp"),
+    "zone_air_temperature_setpoint": _m("Target_Zone_Air_Temperature_Setpoint", "zone air temp sp"),
     "co2_setpoint": _m("CO2_Setpoint", "zone air co2 sp"),
     "ventilation_mode": _m("Mode_Command", "ventilation mode cmd"),
     "hvac_mode": _m("Mode_Command", "hvac mode cmd"),
