@@ -102,7 +102,9 @@ def test_broken_site_file_is_located(run: Any, tmp_path: Path) -> None:
 
 def test_invalid_site_profile_is_located(run: Any, tmp_path: Path) -> None:
     (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "bad.yaml").write_text("profile: bad\nmodes: {x: {heatng_setpoint: 20}}\n")
+    (tmp_path / "profiles" / "bad.yaml").write_text(
+        "profile: bad\nmodes: {x: {heatng_setpoint: 20}}\n"
+    )
     site = tmp_path / "site.yaml"
     site.write_text("site: t\nprofiles: [profiles]\n")
     result = run("--json", "--site", str(site), "doctor", "--only", "profiles")
@@ -156,7 +158,9 @@ def test_damaged_journal_fails_its_integrity_check(run: Any, isolated_home: Path
 def test_clock_behind_the_journal_fails(run: Any, isolated_home: Path) -> None:
     path = _journal(isolated_home)
     db = sqlite3.connect(path)
-    db.execute("INSERT INTO entries (run, time, kind) VALUES ('r1', ?, 'note')", (time.time() + 7200,))
+    db.execute(
+        "INSERT INTO entries (run, time, kind) VALUES ('r1', ?, 'note')", (time.time() + 7200,)
+    )
     db.commit()
     db.close()
     check = checks(doctor(run, "--only", "clock"))["clock"]
@@ -278,7 +282,9 @@ def test_simulated_bluez_is_healthy(run: Any, bus: PrivateBus) -> None:
         rig.stop()
     assert result.exit_code == 0, result.output
     found = checks(result)
-    assert [found[n]["status"] for n in ("dbus", "bluez", "ble-adapter", "ble-passive")] == ["ok"] * 4
+    assert [found[n]["status"] for n in ("dbus", "bluez", "ble-adapter", "ble-passive")] == [
+        "ok"
+    ] * 4
     assert "hci0 00:1A:7D:DA:71:13" in found["ble-adapter"]["summary"]
     assert found["ble-passive"]["details"]["adapters"] == ["hci0"]
 
@@ -338,9 +344,9 @@ def test_port_5353_held_without_reuseport_fails(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     holder = HOLD_5353.format(ready=ready)
     done = _in_namespace(
-        f"ip link set lo up; {sys.executable} -c \"{holder}\" & pid=$!; "
+        f'ip link set lo up; {sys.executable} -c "{holder}" & pid=$!; '
         f"while [ ! -e {ready} ]; do sleep 0.05; done; "
-        "$SMARTBUILD --json doctor --only mdns-port || true; echo \"holder=$pid\"; kill $pid",
+        '$SMARTBUILD --json doctor --only mdns-port || true; echo "holder=$pid"; kill $pid',
         flags="-n",
     )
     out, _, tail = done.stdout.rpartition("holder=")
@@ -357,7 +363,7 @@ def test_port_5353_shared_by_zeroconf_style_socket_passes() -> None:
               "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1); s.bind(('', 5353)); "
               "time.sleep(30)")  # fmt: skip
     done = _in_namespace(
-        f"ip link set lo up; {sys.executable} -c \"{holder}\" & pid=$!; sleep 0.5; "
+        f'ip link set lo up; {sys.executable} -c "{holder}" & pid=$!; sleep 0.5; '
         "$SMARTBUILD --json doctor --only mdns-port; kill $pid",
         flags="-n",
     )
@@ -377,7 +383,9 @@ def test_multicast_interfaces_loopback_only_then_a_veth_pair() -> None:
     before, _, after = done.stdout.partition("---")
     assert checks(before)["multicast-interfaces"]["status"] == "warn"
     check = checks(after)["multicast-interfaces"]
-    assert check["status"] == "ok" and check["details"]["interfaces"] == ["sb0"], done.stderr  # its peer stays down
+    assert check["status"] == "ok" and check["details"]["interfaces"] == ["sb0"], (
+        done.stderr
+    )  # its peer stays down
 
 
 # ---- the hub's systemd unit -----------------------------------------------------------------
@@ -385,7 +393,9 @@ def test_multicast_interfaces_loopback_only_then_a_veth_pair() -> None:
 
 @needs_root
 def test_broken_hub_unit_fails(tmp_path: Path) -> None:
-    unit = "[Service]\nExecStart=/opt/nowhere/smartbuild --site /srv/none.yaml hub run\nUser=nobody\n"
+    unit = (
+        "[Service]\nExecStart=/opt/nowhere/smartbuild --site /srv/none.yaml hub run\nUser=nobody\n"
+    )
     good = f"[Service]\nExecStart={sys.executable} -m smartbuild hub run\n"
     done = _in_namespace(
         "mount -t tmpfs tmpfs /etc/systemd/system 2>/dev/null || "

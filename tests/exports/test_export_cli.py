@@ -100,7 +100,9 @@ def test_brick_model(run: Any, sim_site: Path, tmp_path: Path) -> None:
     assert (th, brick.hasPoint, point) in g
     assert (point, a, brick.Zone_Air_Temperature_Sensor) in g
     assert (point, brick.hasUnit, rdflib.URIRef("http://qudt.org/vocab/unit/DEG_C")) in g
-    points = set(g.subjects(None, None)) & {s for s, _, _ in g.triples((None, brick.hasPoint, None))}
+    points = set(g.subjects(None, None)) & {
+        s for s, _, _ in g.triples((None, brick.hasPoint, None))
+    }
     assert len(set(g.objects(None, brick.hasPoint))) == sum(_points(sim_site).values())
     assert points  # every device has points
 

@@ -40,7 +40,9 @@ def test_lookup_falls_back_by_writability_and_equipment_by_roles() -> None:
     assert point_meaning("zone_air_temperature", False).brick == "Zone_Air_Temperature_Sensor"
     assert point_meaning(None, True) is UNMAPPED_COMMAND
     assert point_meaning(None, False) is UNMAPPED_SENSOR
-    assert equipment_meaning(["heat_pump_power", "outdoor_temperature"]).brick == "Packaged_Heat_Pump"
+    assert (
+        equipment_meaning(["heat_pump_power", "outdoor_temperature"]).brick == "Packaged_Heat_Pump"
+    )
     assert equipment_meaning(["water_volume_total"]).brick == "Building_Water_Meter"
     assert equipment_meaning(["zone_co2"]) is GENERIC_EQUIPMENT
 

@@ -12,10 +12,18 @@ MARK = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[re
 
 
 @click.command()
-@click.option("--only", "only", multiple=True, metavar="NAME",
-              help="Only these checks or areas (repeatable), e.g. --only journal --only ble.")
-@click.option("--broker", metavar="URL",
-              help="Check this MQTT broker (mqtt://host:port) instead of the site's.")
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="NAME",
+    help="Only these checks or areas (repeatable), e.g. --only journal --only ble.",
+)
+@click.option(
+    "--broker",
+    metavar="URL",
+    help="Check this MQTT broker (mqtt://host:port) instead of the site's.",
+)
 @click.option("--timeout", type=FiniteFloat(min=0.1, max=60), default=2.0, show_default=True,
               help="Seconds for any one question to the host (a bus call, a connect).")  # fmt: skip
 def doctor(only: tuple[str, ...], broker: str | None, timeout: float) -> None:
@@ -24,8 +32,9 @@ def doctor(only: tuple[str, ...], broker: str | None, timeout: float) -> None:
 
     app = get_app()
     report = app.run(
-        lambda session: run_doctor(session, site_required=app.site_explicit, broker=broker,
-                                   timeout=timeout, only=only)  # fmt: skip
+        lambda session: run_doctor(
+            session, site_required=app.site_explicit, broker=broker, timeout=timeout, only=only
+        )
     )
     if only and not report.checks:
         from smartbuild.errors import UsageError

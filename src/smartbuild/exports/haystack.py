@@ -59,7 +59,7 @@ def haystack_grid(site: Site, rows: Sequence[PointRow]) -> dict[str, Any]:
         return floors[key]
 
     for b in buildings:
-        for floor in (site.buildings[b].floors if b in site.buildings else []):
+        for floor in site.buildings[b].floors if b in site.buildings else []:
             floor_ref(b, floor)
     spaces = {}
     for zone_id, zone in site.zones.items():

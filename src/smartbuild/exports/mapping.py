@@ -54,12 +54,14 @@ ROLE_MEANINGS: dict[str, Meaning] = {
     "battery_power": _m("Active_Power_Sensor", "battery elec power sensor"),
     "battery_power_setpoint": _m("Demand_Setpoint", "battery elec power sp"),
     # heat generation
-    "heat_pump_flow_setpoint": _m("Leaving_Hot_Water_Temperature_Setpoint",
-                                  "hot water discharge temp sp"),  # fmt: skip
+    "heat_pump_flow_setpoint": _m(
+        "Leaving_Hot_Water_Temperature_Setpoint", "hot water discharge temp sp"
+    ),
     "heat_pump_enable": _m("Enable_Command", "enable cmd"),
     "heat_pump_power": _m("Electric_Power_Sensor", "elec power sensor"),
-    "dhw_setpoint": _m("Leaving_Domestic_Hot_Water_Temperature_Setpoint",
-                       "domestic hot water temp sp"),  # fmt: skip
+    "dhw_setpoint": _m(
+        "Leaving_Domestic_Hot_Water_Temperature_Setpoint", "domestic hot water temp sp"
+    ),
     # devices and equipment
     "battery": _m("Battery_Voltage_Sensor", "battery level sensor"),
     "illuminance": _m("Illuminance_Sensor", "illuminance sensor"),
@@ -69,8 +71,9 @@ ROLE_MEANINGS: dict[str, Meaning] = {
     "switch": _m("On_Off_Command", "run cmd"),
     # weather
     "outdoor_temperature": _m("Outside_Air_Temperature_Sensor", "outside air temp sensor"),
-    "outdoor_running_mean_temperature": _m("Outside_Air_Temperature_Sensor",
-                                           "outside air temp avg sensor"),  # fmt: skip
+    "outdoor_running_mean_temperature": _m(
+        "Outside_Air_Temperature_Sensor", "outside air temp avg sensor"
+    ),
 }
 
 # What a point without a role is, by whether it can be written.

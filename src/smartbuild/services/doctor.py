@@ -122,7 +122,9 @@ def site_checks(session: Session, site_required: bool) -> list[Check]:
             site = session.site().site
         except SmartbuildError as error:
             lines = error.lines()
-            shown = "; ".join(lines[:5]) + (f" (and {len(lines) - 5} more)" if len(lines) > 5 else "")
+            shown = "; ".join(lines[:5]) + (
+                f" (and {len(lines) - 5} more)" if len(lines) > 5 else ""
+            )
             checks.append(fail(CORE, "site", shown, error.hint or "correct the file at the places "
                                "named (`smartbuild validate` lists every problem)",
                                problems=lines))  # fmt: skip
@@ -176,7 +178,7 @@ async def _family_checks(session: Session, site: Any, timeout: float) -> list[Ch
 
     registry = session.registry
     used: dict[str, list[DeviceSpec]] = {}
-    for spec in (site.devices.values() if site is not None else []):
+    for spec in site.devices.values() if site is not None else []:
         family = registry.family_of(spec.transport)
         if family is not None and spec.enabled:
             used.setdefault(family.name, []).append(spec)
@@ -187,8 +189,14 @@ async def _family_checks(session: Session, site: Any, timeout: float) -> list[Ch
         try:
             return await asyncio.wait_for(family.doctor(context), timeout * FAMILY_GRACE + 1)
         except asyncio.TimeoutError:
-            return [warn(name, name, f"the {name} checks did not finish within "
-                         f"{timeout * FAMILY_GRACE + 1:g} s", "run again with a longer --timeout")]
+            return [
+                warn(
+                    name,
+                    name,
+                    f"the {name} checks did not finish within {timeout * FAMILY_GRACE + 1:g} s",
+                    "run again with a longer --timeout",
+                )
+            ]
         except Exception as error:  # a family's own bug must not hide every other finding
             return [fail(name, name, f"the {name} checks failed: {type(error).__name__}: {error}",
                          "this is a bug in smartbuild or a plugin; run with --traceback and "

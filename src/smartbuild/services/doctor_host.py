@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from smartbuild.model.checks import Check, fail, ok, problem, warn
+from smartbuild.model.checks import Check, fail, ok, warn
 
 CORE = "core"
 MIN_PYTHON = (3, 10)
@@ -64,7 +64,7 @@ def check_dependencies() -> Check:
         from packaging.markers import Marker
         from packaging.specifiers import SpecifierSet
     except ImportError:  # without packaging, versions are listed and only absence is judged
-        Marker = SpecifierSet = None  # type: ignore[assignment,misc]  # noqa: N806
+        Marker = SpecifierSet = None  # type: ignore[assignment,misc]
     for name, spec, marker in _requirements():
         if marker and Marker is not None and not Marker(marker).evaluate():
             continue
@@ -112,7 +112,9 @@ def _unwritable(directory: Path) -> str | None:
 def journal_checks(home: Path) -> tuple[Check, float | None]:
     """Return the journal's check and the time of its newest entry (None without one)."""
     path = home / "journal.db"
-    fix_home = "pass --home DIR (or set SMARTBUILD_HOME) to a writable directory, or fix its permissions"
+    fix_home = (
+        "pass --home DIR (or set SMARTBUILD_HOME) to a writable directory, or fix its permissions"
+    )
     why = _unwritable(home)
     if not path.exists():
         if why:
@@ -321,11 +323,10 @@ def _check_unit(path: Path) -> Check:
         problems.append("no ExecStart line")
     elif not os.access(words[0], os.X_OK):
         problems.append(f"ExecStart program {words[0]} does not exist or is not executable")
-    for flag in ("--site", "--home"):
-        if flag in words[:-1]:
-            value = Path(words[words.index(flag) + 1])
-            if flag == "--site" and not value.exists():
-                problems.append(f"site file {value} does not exist")
+    if "--site" in words[:-1]:
+        site = Path(words[words.index("--site") + 1])
+        if not site.exists():
+            problems.append(f"site file {site} does not exist")
     user = keys.get("User")
     if user:
         try:
@@ -337,6 +338,3 @@ def _check_unit(path: Path) -> Check:
                     f"edit {path}, then systemctl daemon-reload and restart it",
                     unit=str(path))  # fmt: skip
     return ok(CORE, "hub-unit", f"{path}: runs {' '.join(words[:2])}", unit=str(path))
-
-
-__all__ = ["problem"]

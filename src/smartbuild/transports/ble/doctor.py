@@ -93,7 +93,7 @@ def _adapters(adapters: dict[str, tuple[dict[str, Any], Any]], context: DoctorCo
         return problem(used, AREA, "ble-adapter", "BlueZ has no Bluetooth adapter",
                        "plug in or enable a Bluetooth adapter (rfkill unblock bluetooth; "
                        "check dmesg for its firmware)")  # fmt: skip
-    rows = {name: {"address": p.get("Address"), "powered": bool(p.get("Powered")),
+    rows: dict[str, dict[str, Any]] = {name: {"address": p.get("Address"), "powered": bool(p.get("Powered")),
                    "roles": list(p.get("Roles") or [])} for name, (p, _) in adapters.items()}  # fmt: skip
     wanted = {spec.adapter for spec in context.devices if spec.adapter}
     missing = sorted(wanted - set(adapters))
@@ -103,14 +103,22 @@ def _adapters(adapters: dict[str, tuple[dict[str, Any], Any]], context: DoctorCo
                        "the site file, or plug in that adapter", adapters=rows)  # fmt: skip
     off = [n for n, r in rows.items() if not r["powered"]]
     central = [n for n, r in rows.items() if "central" in r["roles"] or not r["roles"]]
-    listed = ", ".join(f"{n} {r['address']}{'' if r['powered'] else ' (off)'}" for n, r in rows.items())
+    listed = ", ".join(
+        f"{n} {r['address']}{'' if r['powered'] else ' (off)'}" for n, r in rows.items()
+    )
     if len(off) == len(rows):
         return problem(used, AREA, "ble-adapter", f"every adapter is powered off: {listed}",
-                       f"power it on: bluetoothctl power on (or rfkill unblock bluetooth)",
+                       "power it on: bluetoothctl power on (or rfkill unblock bluetooth)",
                        adapters=rows)  # fmt: skip
     if not central:
-        return problem(used, AREA, "ble-adapter", f"no adapter can scan (central role): {listed}",
-                       "use an adapter that supports the central role", adapters=rows)
+        return problem(
+            used,
+            AREA,
+            "ble-adapter",
+            f"no adapter can scan (central role): {listed}",
+            "use an adapter that supports the central role",
+            adapters=rows,
+        )
     if off:
         return warn(AREA, "ble-adapter", f"{listed}", f"power on {', '.join(off)} if you use it: "
                     "bluetoothctl power on", adapters=rows)  # fmt: skip
@@ -127,6 +135,10 @@ def _passive(adapters: dict[str, tuple[dict[str, Any], Any]]) -> Check:
     if able:
         return ok(AREA, "ble-passive", f"passive scanning available on {', '.join(able)}",
                   adapters=able)  # fmt: skip
-    return warn(AREA, "ble-passive", "passive scanning is not available (active scans work)",
-                "run BlueZ >= 5.56 with experimental features (bluetoothd --experimental, or "
-                "Experimental = true in /etc/bluetooth/main.conf) to use discover --passive")
+    return warn(
+        AREA,
+        "ble-passive",
+        "passive scanning is not available (active scans work)",
+        "run BlueZ >= 5.56 with experimental features (bluetoothd --experimental, or "
+        "Experimental = true in /etc/bluetooth/main.conf) to use discover --passive",
+    )

@@ -10,10 +10,10 @@ from smartbuild.transports.base import DiscoverOptions, OptionSpec, TransportFam
 from smartbuild.transports.ble.schema import BleTemplate
 
 if TYPE_CHECKING:
-    from smartbuild.model.checks import Check
-    from smartbuild.transports.base import DoctorContext
     from smartbuild.config.schema import Template
+    from smartbuild.model.checks import Check
     from smartbuild.model.device import Candidate
+    from smartbuild.transports.base import DoctorContext
 
 
 def full_uuid(uuid: str) -> str:
@@ -79,7 +79,6 @@ class BleFamily(TransportFamily):
         from smartbuild.transports.ble.doctor import doctor
 
         return await doctor(context)
-
 
 
 BleTemplate.family = BleFamily

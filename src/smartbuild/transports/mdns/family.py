@@ -10,10 +10,10 @@ from smartbuild.transports.base import DiscoverOptions, OptionSpec, TransportFam
 from smartbuild.transports.mdns.schema import MdnsTemplate
 
 if TYPE_CHECKING:
-    from smartbuild.model.checks import Check
-    from smartbuild.transports.base import DoctorContext
     from smartbuild.config.schema import Template
+    from smartbuild.model.checks import Check
     from smartbuild.model.device import Candidate
+    from smartbuild.transports.base import DoctorContext
 
 
 def _short_type(service_type: str) -> str:
@@ -69,7 +69,6 @@ class MdnsFamily(TransportFamily):
         from smartbuild.transports.mdns.doctor import doctor
 
         return await doctor(context)
-
 
 
 MdnsTemplate.family = MdnsFamily

@@ -6,7 +6,7 @@ import grp
 import os
 import pwd
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smartbuild.config.secret import Secret, reveal_text
 from smartbuild.model.checks import Check, ok, problem, warn
@@ -31,7 +31,7 @@ def _present() -> list[str]:
     return sorted(port.device for port in list_ports.comports())
 
 
-def _ports(rtu: list) -> Check:  # type: ignore[type-arg]
+def _ports(rtu: list[Any]) -> Check:
     present = _present()
     listed = ", ".join(present) or "none"
     problems = []
@@ -80,8 +80,12 @@ def _dialout(used: bool) -> Check:
     try:
         group = grp.getgrnam(GROUP)
     except KeyError:
-        return warn(AREA, "dialout", f"this machine has no {GROUP} group",
-                    "give your user access to the serial device's group (ls -l /dev/ttyUSB0)")
+        return warn(
+            AREA,
+            "dialout",
+            f"this machine has no {GROUP} group",
+            "give your user access to the serial device's group (ls -l /dev/ttyUSB0)",
+        )
     if group.gr_gid in os.getgroups():
         return ok(AREA, "dialout", f"{user} is in {GROUP}")
     if user in group.gr_mem:

@@ -11,10 +11,10 @@ from smartbuild.transports.base import DiscoverOptions, OptionSpec, TransportFam
 from smartbuild.transports.modbus.schema import ModbusTemplate
 
 if TYPE_CHECKING:
-    from smartbuild.model.checks import Check
-    from smartbuild.transports.base import DoctorContext
     from smartbuild.config.schema import Template
+    from smartbuild.model.checks import Check
     from smartbuild.model.device import Candidate
+    from smartbuild.transports.base import DoctorContext
 
 IDENTITY_FIELDS = (
     "vendor_name",
@@ -99,7 +99,6 @@ class ModbusFamily(TransportFamily):
         from smartbuild.transports.modbus.doctor import doctor
 
         return await doctor(context)
-
 
 
 ModbusTemplate.family = ModbusFamily
