@@ -123,6 +123,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "report",
         "Render the report of a commission run again from the journal (HTML, or JSON with --json).",
     ),
+    "doctor": (
+        "smartbuild.commands.doctor",
+        "doctor",
+        "Check Python, the journal, the site's files, the clock and what each protocol needs.",
+    ),
+    "export": (
+        "smartbuild.commands.export",
+        "export",
+        "Export the site's points as a CSV schedule, Brick TTL or Project Haystack JSON.",
+    ),
     "schema": ("smartbuild.commands.schema", "schema", "Print the JSON Schema of a file format."),
     "completion": (
         "smartbuild.commands.completion",

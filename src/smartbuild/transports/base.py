@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from smartbuild.config.schema import DeviceSpec, Template
+    from smartbuild.model.checks import Check
 
 
 class TransportFamily:
@@ -53,6 +54,11 @@ class TransportFamily:
         """Return a one-line identity of a candidate for tables."""
         parts = [candidate.identity.get(k) for k in cls.identity_fields]
         return " ".join(str(p) for p in parts if p)
+
+    @classmethod
+    async def doctor(cls, context: DoctorContext) -> list[Check]:
+        """Return checks of what the family needs from this host (buses, ports, permissions)."""
+        return []
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,19 @@ class DiscoverContext:
     progress: Callable[[str], None] = lambda text: None
     stop: asyncio.Event | None = None  # set by the caller to end an open-ended discovery early
     debug: Callable[[str], None] = lambda text: None  # details for -v (timeouts, sweep figures)
+
+
+@dataclass(frozen=True)
+class DoctorContext:
+    """What a family's host checks get: the site devices it serves and a time limit."""
+
+    devices: Sequence[DeviceSpec] = ()  # enabled site devices on this family's transports
+    timeout: float = 2.0  # seconds for any one question to the host (a bus call, a connect)
+
+    @property
+    def used(self) -> bool:
+        """Return True when the site relies on this family (its problems are failures)."""
+        return bool(self.devices)
 
 
 class Transport:
@@ -233,6 +252,7 @@ __all__ = [
     "DeviceStats",
     "DiscoverContext",
     "DiscoverOptions",
+    "DoctorContext",
     "OptionSpec",
     "Reading",
     "Transport",

@@ -11,7 +11,9 @@ from smartbuild.transports.ble.schema import BleTemplate
 
 if TYPE_CHECKING:
     from smartbuild.config.schema import Template
+    from smartbuild.model.checks import Check
     from smartbuild.model.device import Candidate
+    from smartbuild.transports.base import DoctorContext
 
 
 def full_uuid(uuid: str) -> str:
@@ -70,6 +72,13 @@ class BleFamily(TransportFamily):
         """Return the characteristic or advert measurement, and the GATT format."""
         where = f"gatt {point.characteristic}" if point.characteristic else f"advert {point.advert}"
         return where, point.ble_format or point.value_kind()
+
+    @classmethod
+    async def doctor(cls, context: DoctorContext) -> list[Check]:
+        """Check the system D-Bus, BlueZ, the adapters and passive scanning."""
+        from smartbuild.transports.ble.doctor import doctor
+
+        return await doctor(context)
 
 
 BleTemplate.family = BleFamily

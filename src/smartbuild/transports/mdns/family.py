@@ -11,7 +11,9 @@ from smartbuild.transports.mdns.schema import MdnsTemplate
 
 if TYPE_CHECKING:
     from smartbuild.config.schema import Template
+    from smartbuild.model.checks import Check
     from smartbuild.model.device import Candidate
+    from smartbuild.transports.base import DoctorContext
 
 
 def _short_type(service_type: str) -> str:
@@ -60,6 +62,13 @@ class MdnsFamily(TransportFamily):
     def describe_point(cls, template: Template, point: Any) -> tuple[str, str]:
         """Return the TXT key and whether it is text or a number."""
         return f"txt {point.txt}", point.type
+
+    @classmethod
+    async def doctor(cls, context: DoctorContext) -> list[Check]:
+        """Check for a multicast-capable interface and a shareable UDP 5353."""
+        from smartbuild.transports.mdns.doctor import doctor
+
+        return await doctor(context)
 
 
 MdnsTemplate.family = MdnsFamily

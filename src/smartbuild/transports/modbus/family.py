@@ -12,7 +12,9 @@ from smartbuild.transports.modbus.schema import ModbusTemplate
 
 if TYPE_CHECKING:
     from smartbuild.config.schema import Template
+    from smartbuild.model.checks import Check
     from smartbuild.model.device import Candidate
+    from smartbuild.transports.base import DoctorContext
 
 IDENTITY_FIELDS = (
     "vendor_name",
@@ -90,6 +92,13 @@ class ModbusFamily(TransportFamily):
         if sunspec:
             parts = [sunspec.get("manufacturer"), sunspec.get("model"), sunspec.get("serial")]
         return " ".join(str(p) for p in parts if p) or str(ident.get("server_id") or "")
+
+    @classmethod
+    async def doctor(cls, context: DoctorContext) -> list[Check]:
+        """Check the site's serial ports and the dialout group."""
+        from smartbuild.transports.modbus.doctor import doctor
+
+        return await doctor(context)
 
 
 ModbusTemplate.family = ModbusFamily
