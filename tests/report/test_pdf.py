@@ -14,7 +14,6 @@ from tests.commission_rig import commission_site, thermostat
 from tests.report.browser import ink
 
 
-
 def _weasyprint_loads() -> bool:
     """WeasyPrint is installed and finds its system libraries (Pango)."""
     if importlib.util.find_spec("weasyprint") is None:
