@@ -20,6 +20,7 @@ STEPS = [
     "verify",
     "journal",
     "rollback",
+    "hub",
     "stop",
 ]
 
@@ -63,6 +64,14 @@ def test_demo_runs_the_main_job_and_reports_a_transcript(tmp_path: Path) -> None
         "written": fig["plan"]["changes"],
     }
     assert fig["rollback"]["back_to_before"] == fig["rollback"]["checked"] == fig["plan"]["changes"]
+    # the hub on simulated time: the present slot, the 11:02 transition, the override released
+    hub = fig["hub"]
+    assert hub["transitions"] == 1 and hub["errors"] == [] and hub["conflicts"] == []
+    assert hub["released"] == hub["override_writes"] >= 1 and 0 <= hub["release_lag_s"] < 60
+    commands = [r["command"] for r in hub["runs"]]
+    assert commands[0].startswith("hub schedule demo-shift: start: slot day")
+    assert "hub schedule demo-shift: transition day -> late (default)" in commands
+    assert f"release {hub['override']}" in commands
     assert fig["stop"] == {"exit_status": 0, "leftovers": []}
     home = tmp_path / "h"
     assert (home / "site.yaml").exists() and (home / "journal.db").exists()
@@ -77,9 +86,11 @@ def test_demo_tells_the_story_on_a_terminal_free_run(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout
-    for header in ("1/9 · Start the simulated building", "4/9 · Plan the office-en16798-cat2 profile",
-                   "8/9 · Roll back and check the old values are back", "9/9 · Stop the simulator"):  # fmt: skip
+    for header in ("1/10 · Start the simulated building", "4/10 · Plan the office-en16798-cat2 profile",
+                   "8/10 · Roll back and check the old values are back",
+                   "9/10 · The hub: a schedule transition and an override release",
+                   "10/10 · Stop the simulator"):  # fmt: skip
         assert header in text
-    assert "demo complete: 9/9 steps" in text
+    assert "demo complete: 10/10 steps" in text
     writes = 4 + (1 if importlib.util.find_spec("bacpypes3") else 0)  # + the VAV box
     assert f"{writes}/{writes} writes verified by read-back" in text

@@ -111,7 +111,7 @@ def run_demo(
     from smartbuild.aio import run_sync
     from smartbuild.sim.launch import SimProcess, free_base
 
-    story = Story(app, 9)
+    story = Story(app, 10)
     site = home / "site.yaml"
     env: dict[str, str] = {}
     start = (dt.datetime.fromisoformat(AT) - dt.timedelta(minutes=SIM_LEAD_MIN)).isoformat(" ")
@@ -120,7 +120,7 @@ def run_demo(
                      site_out=site, extra=extra)  # fmt: skip
     saved = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
     try:
-        run_sync(_story(story, sim, home, site, env))
+        run_sync(_story(story, sim, home, site, env, speed))
     finally:
         if saved is None:
             os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
@@ -140,7 +140,9 @@ def run_demo(
     return story.steps
 
 
-async def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, str]) -> None:
+async def _story(
+    story: Story, sim: Any, home: Path, site: Path, env: dict[str, str], speed: float
+) -> None:
     """The steps between starting and stopping the simulator."""
     import os
 
@@ -176,6 +178,7 @@ async def _story(story: Story, sim: Any, home: Path, site: Path, env: dict[str, 
     calls = Calls(site, home)
     try:
         await _steps(story, calls, state, home, site)
+        await _hub_step(story, calls, home, site, speed)
     finally:
         await calls.close()
 
@@ -262,6 +265,28 @@ async def _steps(story: Story, calls: Calls, state: dict[str, Any], home: Path, 
                      for (d, p), v in restored.items() if (d, p) not in same]  # fmt: skip
             raise StepFailed(f"{len(wrong)} points are not back at their old values: "
                              + "; ".join(wrong))  # fmt: skip
+
+
+async def _hub_step(story: Story, calls: Calls, home: Path, site: Path, speed: float) -> None:
+    """Run the hub on simulated time over a schedule transition and an override's expiry."""
+    from smartbuild.commands.demo_hub import HUB_START, TRANSITION, HubStepFailed, run_hub
+
+    with story.step("hub", "The hub: a schedule transition and an override release",
+                    f"`smartbuild hub run` on simulated time from {HUB_START}: it applies the "
+                    f"schedule's present slot, then its {TRANSITION} transition, and releases a "
+                    "`--for` override when it expires — each a journaled run.") as fig:  # fmt: skip
+        try:
+            figures = await run_hub(calls.session, site, home, speed)
+        except HubStepFailed as error:
+            raise StepFailed(str(error)) from None
+        fig.update(figures)
+        rows = [[r["at"], r["command"], r["writes"], r["failed"]] for r in figures["runs"]]
+        story.say(_table(["sim time", "hub run", "writes", "failed"], rows))
+        story.say(f"override on {figures['zone']} released {figures['release_lag_s']:g} simulated s "
+                  f"after it expired: {figures['released']} restored, "
+                  f"{len(figures['conflicts'])} conflicts")  # fmt: skip
+        if figures["errors"] or figures["conflicts"]:
+            raise StepFailed("; ".join(figures["errors"] + figures["conflicts"])[:500])
 
 
 def _key(c: dict[str, Any]) -> tuple[str, str, int | None]:
