@@ -106,7 +106,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "hub": (
         "smartbuild.commands.hub",
         "hub",
-        "Run the building unattended: schedules, override releases, polling (run|status|check|reload).",
+        "Run the building unattended: schedules, override releases, polling (a hub).",
     ),
     "fleet": (
         "smartbuild.commands.fleet",

@@ -53,7 +53,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
     root = tmp_path_factory.mktemp("hubsim")
     process = SimProcess(root / "home", zones=2, speed=60, start_at="2026-01-15 06:00",
                          base=free_base(), site_out=root / "sim-site.yaml",
-                         extra=["--no-ble", "--no-mdns"])  # fmt: skip
+                         extra=["--no-ble", "--no-mdns", "--no-bacnet"])  # fmt: skip
     process.start()
     yield process
     assert process.stop() == {"exit_status": 0, "leftovers": []}

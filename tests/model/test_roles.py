@@ -6,7 +6,7 @@ import pytest
 
 from smartbuild.model.roles import ROLES, WRITABLE_ROLES, check_role, normalize_unit
 
-UNITS = {"lx", "°C", "%", "ppm", "kW", "kWh", "A", "bool", "enum"}
+UNITS = {"lx", "°C", "%", "ppm", "kW", "kWh", "A", "m³", "m³/h", "bool", "enum"}
 
 
 def test_every_role_has_a_known_unit_and_a_description() -> None:

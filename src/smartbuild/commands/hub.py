@@ -23,7 +23,7 @@ RELOAD_WAIT_S = 15.0
 
 @click.group()
 def hub() -> None:
-    """Run schedules, release overrides and poll devices in one long-lived process."""
+    """Run the building unattended: schedules, override releases, polling (a hub)."""
 
 
 def _clock(app: App, start: str | None, speed: float) -> Any:

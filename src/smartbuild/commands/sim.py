@@ -146,6 +146,11 @@ async def _serve(app: App, options: Any) -> None:
     help="Announce devices over mDNS on 127.0.0.1.",
 )
 @click.option(
+    "--bacnet/--no-bacnet",
+    default=None,
+    help="Serve the BACnet/IP controllers (default: when bacpypes3 is installed).",
+)
+@click.option(
     "--tick",
     type=float,
     default=1.0,
@@ -160,7 +165,7 @@ async def _serve(app: App, options: Any) -> None:
 @click.option("--burst", "burst", type=float, default=0.0, metavar="M3/H",
               help="Inject a burst pipe of this many m³/h (implies --water).")  # fmt: skip
 def sim(zones: int, kind: str, speed: float, start_text: str | None, site_out: Path, base: str,
-        port: int, ble: bool | None, mdns: bool, tick: float, seed: int, water: bool,
+        port: int, ble: bool | None, mdns: bool, bacnet: bool | None, tick: float, seed: int, water: bool,
         leak: float, burst: float) -> None:  # fmt: skip
     """Run a simulated building (Modbus, mDNS and BLE on loopback) until interrupted."""
     from smartbuild.aio import run_sync
@@ -169,7 +174,7 @@ def sim(zones: int, kind: str, speed: float, start_text: str | None, site_out: P
     app = get_app()
     options = SimOptions(
         home=app.home, zones=zones, kind=kind, speed=speed, base=base, port=port,
-        start=parse_start(start_text), site_out=site_out, ble=ble, mdns=mdns, tick_s=tick, seed=seed,
+        start=parse_start(start_text), site_out=site_out, ble=ble, mdns=mdns, bacnet=bacnet, tick_s=tick, seed=seed,
         water=water, leak_lph=leak, burst_m3h=burst,
     )  # fmt: skip
     options.check()

@@ -62,6 +62,11 @@ ROLE_MEANINGS: dict[str, Meaning] = {
     "dhw_setpoint": _m(
         "Leaving_Domestic_Hot_Water_Temperature_Setpoint", "domestic hot water temp sp"
     ),
+    # water (a building's meter, its leak detection and shut-off valve)
+    "water_flow": _m("Water_Flow_Sensor", "water flow sensor"),
+    "water_volume_total": _m("Water_Usage_Sensor", "water volume sensor"),
+    "leak_alarm": _m("Leak_Alarm", "water leak sensor"),
+    "valve": _m("Valve_Command", "water valve cmd"),
     # devices and equipment
     "battery": _m("Battery_Voltage_Sensor", "battery level sensor"),
     "illuminance": _m("Illuminance_Sensor", "illuminance sensor"),
@@ -107,6 +112,7 @@ UNITS: dict[str, tuple[str, str]] = {
     "lx": ("LUX", "lx"),
     "m³": ("M3", "m³"),
     "m3": ("M3", "m³"),
+    "m³/h": ("M3-PER-HR", "m³/h"),
     "L": ("L", "L"),
     "l/min": ("L-PER-MIN", "L/min"),
     "m²": ("M2", "m²"),

@@ -49,6 +49,7 @@ class SimOptions:
     site_out: Path | None = None
     ble: bool | None = None  # None: when dbus-daemon is installed
     mdns: bool = True
+    bacnet: bool | None = None  # None: when bacpypes3 is installed
     tick_s: float = 1.0
     seed: int | None = 0
     water: bool = False  # a water meter, shut-off valve and leak detector on the bus
@@ -298,7 +299,14 @@ class Simulator:
         """Serve the BACnet devices when bacpypes3 is installed (else say it is skipped)."""
         import importlib.util
 
+        if self.options.bacnet is False:
+            return []
         if importlib.util.find_spec("bacpypes3") is None:
+            if self.options.bacnet:
+                from smartbuild.errors import SmartbuildError
+
+                raise SmartbuildError("--bacnet needs bacpypes3, which is not installed",
+                                      hint="pip install 'smartbuild[bacnet]'")  # fmt: skip
             self.notice(
                 "BACnet skipped: bacpypes3 is not installed (pip install 'smartbuild[bacnet]')"
             )
