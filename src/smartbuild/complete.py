@@ -39,9 +39,11 @@ def complete_zone(ctx: click.Context, param: click.Parameter, incomplete: str) -
 def complete_template(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """Complete template names from the registered template files."""
     try:
+        from smartbuild.cli import default_home
         from smartbuild.services.session import Session
 
-        names = Session(_site_path(ctx), ".").full_registry().templates
+        home = ctx.find_root().params.get("home") or default_home()  # its config cache, not ./
+        names = Session(_site_path(ctx), home).full_registry().templates
     except Exception:
         return []
     return [CompletionItem(n) for n in names if n.startswith(incomplete)]

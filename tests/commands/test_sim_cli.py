@@ -340,3 +340,31 @@ def test_bacnet_devices_join_the_site(run: Any, sim: SimProcess) -> None:
     finally:
         undo = run("--site", site(sim), "rollback", json.loads(written.stdout)["run"], "--yes")
         assert undo.exit_code == 0, undo.output
+
+
+def test_read_through_the_config_cache_matches_the_raw_registers(
+    sim: SimProcess, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SMARTBUILD_HOME": str(tmp_path / "home")}
+    base = [sys.executable, "-m", "smartbuild", "--json", "--site", site(sim)]
+    points = ("heating_setpoint", "cooling_setpoint", "hvac_mode")
+    runs = []
+    for extra in ({"SMARTBUILD_NO_CACHE": "1"}, {}, {}):  # no cache, cold (writes it), cached
+        done = subprocess.run([*base, "read", "th-z01", *points], capture_output=True, text=True,
+                              env={**env, **extra}, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        runs.append({r["point"]: r["raw"] for r in json.loads(done.stdout)["readings"]})
+    assert list((tmp_path / "home" / "cache").glob("site-*.pickle"))
+    import yaml
+
+    address = yaml.safe_load(Path(site(sim)).read_text())["devices"]["th-z01"]["address"]
+    raw = subprocess.run([*base, "read", "--raw", address, "--address", "10", "--count", "3"],
+                         capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert raw.returncode == 0, raw.stderr
+    registers = json.loads(raw.stdout)["registers"]
+    # setpoints change only by writes: every run saw the registers the raw read sees
+    assert runs[0] == runs[1] == runs[2] == dict(zip(points, registers, strict=True))

@@ -32,6 +32,15 @@ MAX_EXPANDED = 200_000  # values a document may hold once its aliases are expand
 MAX_DEPTH = 100  # nesting of mappings and sequences
 SECRETS_FILE = "secrets.yaml"
 
+# What a load read, for the validated-config cache (config/cache.py): file -> sha256 of its text,
+# and environment variable -> its value (None when unset). None when nobody records.
+RECORD: dict[str, dict[str, str | None]] | None = None
+
+
+def _record(kind: str, key: str, value: str | None) -> None:
+    if RECORD is not None:
+        RECORD.setdefault(kind, {})[key] = value
+
 
 @dataclass(frozen=True)
 class Loc:
@@ -129,6 +138,11 @@ def _construct_env(loader: _Loader, node: yaml.Node) -> str:
     name = loader.construct_scalar(node)
     if not isinstance(name, str) or not name:
         raise _mark_problem(loader, node, "!env needs the name of an environment variable")
+    if RECORD is not None:
+        from smartbuild.config.cache import text_digest
+
+        value = os.environ.get(name)
+        _record("env", name, None if value is None else text_digest(value))
     if name not in os.environ:
         raise _mark_problem(
             loader, node, f"environment variable {name!r} is not set; export it or edit the file"
@@ -228,6 +242,10 @@ def load_document(
         ) from None
     except UnicodeDecodeError as error:
         raise ConfigError(Problem(f"not UTF-8 text ({error.reason})", file=name)) from None
+    if RECORD is not None:
+        from smartbuild.config.cache import text_digest
+
+        _record("files", str(file.resolve()), text_digest(text))
     return load_text(text, name, _stack=_stack or (file.resolve(),), _root=_root)
 
 

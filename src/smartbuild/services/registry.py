@@ -36,6 +36,8 @@ class Registry:
     template_sources: list[Entry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     _templates: dict[str, Entry] | None = None
+    # site-local templates of a site that came from the cache: added when templates are loaded
+    deferred: list[tuple[list[Path], str, str]] = field(default_factory=list)
 
     def _add(self, table: dict[str, Entry], kind: str, entry: Entry) -> None:
         if entry.name in table:
@@ -100,7 +102,14 @@ class Registry:
                         "template",
                         Entry(template.template, template, src.plugin, src.version, str(path)),
                     )
+            for paths, plugin, version in self.deferred:
+                self.add_templates(paths, plugin, version)
         return self._templates
+
+    @property
+    def templates_loaded(self) -> bool:
+        """Return True once the template files have been loaded."""
+        return self._templates is not None
 
     def template_values(self) -> dict[str, Template]:
         """Return every template by name."""
@@ -140,9 +149,14 @@ class Registry:
 
 
 def _template_files(source: Any) -> Iterator[Path]:
+    from smartbuild.config import yamlload
+
     path = Path(source)
     if path.is_dir():
-        yield from sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        if yamlload.RECORD is not None:  # a new or removed template invalidates cached config
+            yamlload._record("dirs", str(path.resolve()), "\n".join(p.name for p in files))
+        yield from files
     else:
         yield path
 

@@ -82,6 +82,8 @@ class Session:
         self._registry: Registry | None = None
         self._site: LoadedSite | None = None
         self._devices: dict[str, Device] | None = None
+        self._used: dict[str, Any] | None = None  # the site's templates, from the config cache
+        self._site_templates: list[tuple[list[Path], str, str]] = []
         self._journal: Journal | None = None
         self._conns: Connections | None = None
 
@@ -102,6 +104,7 @@ class Session:
             from smartbuild.services.registry import build_registry
 
             self._registry = build_registry(self.pm)
+            self._registry.deferred.extend(self._site_templates)
         return self._registry
 
     def full_registry(self) -> Registry:
@@ -119,19 +122,48 @@ class Session:
         return self.registry
 
     def site(self) -> LoadedSite:
-        """Return the validated site file (loaded once per session or reload)."""
+        """Return the validated site file (loaded once per session or reload).
+
+        A site validated before with unchanged files comes from the config cache (config/cache.py)
+        with the templates its devices use; anything else is loaded and validated in full.
+        """
         if self._site is None:
-            from smartbuild.config.site import load_site
+            from smartbuild.config import cache
 
-            registry = self._registry
-            if registry is None:
-                from smartbuild.services.registry import build_registry
-
-                registry = self._registry = build_registry(self.pm)
-            self._site = load_site(self.site_path, registry)
-            for warning in registry.warnings:
-                self.warn(warning)
+            hit = cache.load(self.home, self.site_path)
+            if hit is not None:
+                self._site, self._used = hit["site"], hit["templates"]
+                self._site_templates = hit["site_templates"]
+                if self._registry is not None:
+                    self._registry.deferred.extend(self._site_templates)
+                for warning in hit["warnings"]:
+                    self.warn(warning)
+                return self._site
+            self._site = self._load_site()
         return self._site
+
+    def _load_site(self) -> LoadedSite:
+        from smartbuild.config import cache
+        from smartbuild.config.site import load_site
+
+        registry = self._registry
+        if registry is None:
+            from smartbuild.services.registry import build_registry
+
+            registry = self._registry = build_registry(self.pm)
+        complete = not registry.templates_loaded  # else template files go unrecorded
+        with cache.recording() as record:
+            loaded = load_site(self.site_path, registry)
+            used = {s.template: registry.template(s.template) for s in loaded.site.devices.values()}
+        for warning in registry.warnings:
+            self.warn(warning)
+        if complete:
+            base = loaded.path.parent
+            local = [([base / p for p in loaded.site.templates], "site", str(loaded.path))]
+            payload = {"site": loaded, "templates": used, "warnings": list(registry.warnings),
+                       "site_templates": local if loaded.site.templates else []}  # fmt: skip
+            cache.store(self.home, self.site_path, record, payload)
+        return loaded
 
     @property
     def journal(self) -> Journal:
@@ -148,6 +180,8 @@ class Session:
         self._registry = None
         self._site = None
         self._devices = None
+        self._used = None
+        self._site_templates = []
 
     @property
     def conns(self) -> Connections:
@@ -198,9 +232,9 @@ class Session:
 
         if self._devices is None:  # derived from the site once per session (or reload)
             loaded = self.site()
-            registry = self.registry
+            template = self._used.__getitem__ if self._used is not None else self.registry.template
             self._devices = {
-                dev_id: Device(dev_id, spec, registry.template(spec.template))
+                dev_id: Device(dev_id, spec, template(spec.template))
                 for dev_id, spec in loaded.site.devices.items()
                 if spec.enabled
             }
