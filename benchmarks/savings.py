@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
@@ -33,6 +36,20 @@ PERIODS = (  # Monday to Sunday; the office profile was tuned on 2026-01-12..18 
 ENERGY_CUT_PCT = 10.0
 TDIS_PER_ZONE_DAY = 0.5
 ROUND = 1e-6  # KPIs within this count as equal
+
+
+PEAK_WINDOW_S = 900.0
+
+
+def peak_window(samples: Sequence[Any]) -> tuple[dt.datetime, float, float]:
+    """Return the start of the highest 15-minute mean site power, its HVAC and other kW."""
+    windows: dict[int, list[Any]] = {}
+    for s in samples:
+        windows.setdefault(math.floor(s.t.timestamp() / PEAK_WINDOW_S), []).append(s)
+    k, top = max(windows.items(), key=lambda kv: sum(s.power_kw for s in kv[1]) / len(kv[1]))
+    hvac = sum(s.hvac_kw for s in top) / len(top)
+    begin = dt.datetime.fromtimestamp(k * PEAK_WINDOW_S, tz=top[0].t.tzinfo)
+    return begin, hvac, sum(s.power_kw for s in top) / len(top) - hvac
 
 
 def run(job: tuple[str, str, dt.date, dt.date, int, float]) -> dict[str, object]:
@@ -61,6 +78,7 @@ def run(job: tuple[str, str, dt.date, dt.date, int, float]) -> dict[str, object]
             "energy_pct": energy, "peak": (b.peak_kw, p.peak_kw),
             "tdis_mean": p.tdis_kh_per_zone / days, "tdis_worst_day": tdis_day,
             "idis": (b.idis_ppmh_per_zone, p.idis_ppmh_per_zone), "misses": misses,
+            "where": [peak_window(samples) for samples in c.samples],
             "seconds": time.perf_counter() - start}  # fmt: skip
 
 
@@ -91,6 +109,17 @@ def main() -> int:
               f"{pb:>9.1f} → {pp:>6.1f} ({100 * (pp - pb) / pb:+5.1f}%) "
               f"{r['tdis_mean']:>14.2f}, {r['tdis_worst_day']:>5.2f}{'':>10} "
               f"{ib:>6.0f} → {ip:>6.0f}  {verdict}")  # fmt: skip
+    peaks = [r for r in rows if "peak" in r["misses"]]  # type: ignore[operator]
+    if peaks:
+        print(
+            "\nwhere the profile's peak is (15-min interval, mean kW: HVAC + other loads "
+            "(EV charging, plugs, less PV); and where the constant-setpoint run has its own)"
+        )
+    for r in peaks:
+        (tb, hb, ob), (tp, hp, op) = r["where"]  # type: ignore[misc]
+        print(f"  {r['profile']:<22} {r['period']:<9} profile {tp:%a %d %b %H:%M}: HVAC "
+              f"{hp:5.1f} + other {op:5.1f}; constant {tb:%a %d %b %H:%M}: HVAC {hb:5.1f} "
+              f"+ other {ob:5.1f}")  # fmt: skip
     print(f"\n{len(rows)} runs of 7 days (+ warm-up) with {args.zones} zones at {args.step:g} s "
           f"in {time.perf_counter() - start:.0f} s; goals: energy <= -{ENERGY_CUT_PCT:g} %, peak "
           f"not higher, discomfort <= {TDIS_PER_ZONE_DAY} K·h/zone/day, idis not higher")  # fmt: skip
