@@ -113,6 +113,24 @@ def test_invalid_site_profile_is_located(run: Any, tmp_path: Path) -> None:
     assert "bad.yaml:" in check["summary"]
 
 
+def test_a_broken_routine_is_located(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "routines").mkdir()
+    (tmp_path / "routines" / "bad.yaml").write_text(
+        "routine: bad\ntriggers: [{hub_start: true}]\nsteps: [{wait: soon}]\n"
+    )
+    site = tmp_path / "site.yaml"
+    site.write_text("site: t\nzones: {z1: {}}\n")
+    result = run("--json", "--site", str(site), "doctor", "--only", "routines")
+    check = checks(result)["routines"]
+    assert check["status"] == "fail", check
+    assert "bad.yaml:3:" in check["summary"], check
+    (tmp_path / "routines" / "bad.yaml").write_text(
+        "routine: good\ntriggers: [{hub_start: true}]\nsteps: [{wait: 5m}]\n"
+    )
+    result = run("--json", "--site", str(site), "doctor", "--only", "routines")
+    assert checks(result)["routines"]["status"] == "ok", checks(result)
+
+
 # ---- the journal and the clock ----------------------------------------------------------------
 
 

@@ -133,7 +133,26 @@ def site_checks(session: Session, site_required: bool) -> list[Check]:
                              f"{len(site.devices)} devices", path=str(path)))  # fmt: skip
     checks.append(_templates_check(session))
     checks.append(_profiles_check(session, site is not None))
+    if site is not None:
+        checks.append(_routines_check(session))
     return checks
+
+
+def _routines_check(session: Session) -> Check:
+    from smartbuild.errors import SmartbuildError
+    from smartbuild.services.routines import RoutineRunner
+
+    try:
+        routines = RoutineRunner(session).routines()
+    except SmartbuildError as error:
+        problems = error.lines()
+        return fail(CORE, "routines", f"{len(problems)} problem(s): {'; '.join(problems[:3])}",
+                    "correct the routines at the places named (`smartbuild routine validate`)",
+                    problems=problems)  # fmt: skip
+    enabled = sum(1 for r in routines if r.routine.enabled)
+    return ok(
+        CORE, "routines", f"{len(routines)} valid ({enabled} enabled)", routines=len(routines)
+    )
 
 
 def _templates_check(session: Session) -> Check:
