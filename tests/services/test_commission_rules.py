@@ -94,3 +94,25 @@ def test_percentiles_interpolate():
     assert percentile([3.0], 95) == 3.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile(list(map(float, range(101))), 95) == 95.0
+
+
+def _figures(p95_ms: float, timeout_s: float | None) -> dict[str, object]:
+    return {"device": "d", "p50_ms": p95_ms / 2, "p95_ms": p95_ms, "reads": 3, "errors": 0,
+            "timeouts": 0, "retries": 0, "last_error": None, "timeout_s": timeout_s}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("p95_ms", "timeout_s", "limit", "status"),
+    [
+        (950.0, 2.0, 1600.0, "pass"),  # a BLE listen window of two 1 s advert intervals
+        (950.0, 1.0, 800.0, "fail"),  # a Modbus link near its 1 s timeout
+        (950.0, None, 800.0, "fail"),  # no timeout known: 1 s assumed
+    ],
+)
+def test_a_link_is_slow_near_its_own_read_timeout(p95_ms, timeout_s, limit, status):
+    from smartbuild.services.commission.run import comm_checks
+
+    (check,) = comm_checks([_figures(p95_ms, timeout_s)], None)
+    assert (check.status, check.expected) == (status, limit)
+    (check,) = comm_checks([_figures(p95_ms, timeout_s)], 2000.0)
+    assert check.status == "pass"

@@ -179,6 +179,15 @@ class Transport:
         """
         raise _unsupported(self.name, "write points")
 
+    def read_timeout(self, device: Device) -> float | None:
+        """Return how long one read of the device may take before it counts as lost (None: unknown).
+
+        By default the device's ``timeout`` setting; a transport that reads by listening (BLE
+        adverts) returns its listen window. Commissioning calls a link slow near this figure.
+        """
+        timeout = device.setting("timeout")
+        return None if timeout is None else float(timeout)
+
     def write_details(self, device: Device, point: str) -> dict[str, Any]:
         """Return how a point is written, for the journal (a BACnet priority, say); optional."""
         return {}

@@ -86,7 +86,7 @@ async def _device_rounds(
         "p95_ms": None if p95 is None else round(p95 * 1000, 2),
         "max_ms": round(max(latencies) * 1000, 2) if latencies else None,
         "last_error": last_error,
-        "timeout_s": device.setting("timeout"),
+        "timeout_s": session.conns.transport(device.transport).read_timeout(device),
     }
     return [first[n] for n in names], figures
 

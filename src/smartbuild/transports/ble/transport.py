@@ -108,6 +108,10 @@ class BleTransport(Transport):
         interval = device.template.defaults.advert_interval
         return 2 * interval if interval else DEFAULT_SCAN_S
 
+    def read_timeout(self, device: Device) -> float | None:
+        """Return the listen window: a read waits for the device's next advert."""
+        return self.wait_s(device)
+
     async def listen(self, device: Device, keys: set[str]) -> tuple[Any, dict[str, Measurement]]:
         """Listen until the device's adverts gave every key (or one advert, for no keys)."""
         address = reveal_text(device.spec.address).upper()
