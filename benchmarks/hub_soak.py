@@ -172,13 +172,15 @@ def main() -> int:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--speed", type=float, default=600.0)
     parser.add_argument("--poll", default="15m", help="poll interval of every role point")
+    parser.add_argument("--bacnet", action="store_true",
+                        help="keep the simulator's BACnet devices (the hub then loads bacpypes3)")  # fmt: skip
     args = parser.parse_args()
     speed, hours = args.speed, args.hours
     with tempfile.TemporaryDirectory(prefix="hub-soak-") as tmp:
         root = Path(tmp)
         sim = SimProcess(root / "simhome", zones=args.zones, speed=speed, start_at=START,
                          base=free_base(), site_out=root / "sim-site.yaml",
-                         extra=["--no-ble", "--no-mdns"])  # fmt: skip
+                         extra=["--no-ble", "--no-mdns", *([] if args.bacnet else ["--no-bacnet"])])  # fmt: skip
         sim.start(timeout=120)
         site, relay, cut_device = write_site(root, sim, args.poll)
         home = root / "hubhome"
@@ -242,7 +244,8 @@ def main() -> int:
             sim.stop()
         hours_run = (end - t0) / 3600
         print(f"hub soak: {args.zones} zones, {hours_run:.1f} simulated h at {speed:g}x, "
-              f"poll {args.poll}; {status['devices']['reads']} device reads")  # fmt: skip
+              f"poll {args.poll}, {'with' if args.bacnet else 'no'} BACnet devices; "
+              f"{status['devices']['reads']} device reads")  # fmt: skip
 
         print(f"  RSS MB per simulated hour: {', '.join(f'{s:.1f}' for s in samples)}")
         peak = max(samples)

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 BACKOFF_MAX_S = 300.0  # a device that is down is tried at least every 5 (simulated) minutes
 QUEUE_SIZE = 1000
+# Devices read at once: a thousand devices due together would open a thousand connections in
+# the same instant (a burst a gateway or a Raspberry Pi's memory does not need); the rest queue.
+IN_FLIGHT = 32
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Poller:
         self._session: Session | None = None
         self._changed = asyncio.Event()
         self.first_round = asyncio.Event()
+        self._in_flight = asyncio.Semaphore(IN_FLIGHT)
 
     # ---- what to read ---------------------------------------------------------------------------
     def configure(self, session: Session, polls: dict[tuple[str, str], float]) -> None:
@@ -130,7 +134,8 @@ class Poller:
             todo = [p for p, when in due.items() if when <= now]
             if todo:
                 try:
-                    results = await session.conns.read_many([(device, todo)])
+                    async with self._in_flight:
+                        results = await session.conns.read_many([(device, todo)])
                     readings = results[device.id]
                 except Exception as error:  # a transport failure is this device's outage
                     readings = []
