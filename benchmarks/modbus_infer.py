@@ -18,6 +18,7 @@ templates and over the templates without a SunSpec chain; every device within th
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -136,6 +137,7 @@ async def run() -> int:
 
 def main() -> int:
     """Run P10."""
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     return asyncio.run(run())
 
