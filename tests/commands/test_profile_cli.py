@@ -17,11 +17,11 @@ ZONES = ["f1-a", "f1-b", "f2-a"]
 
 
 def thermostat(unit: int = 1) -> SimUnit:
-    """An acme-th200 as the template maps it: 21.5 °C room, 20/26 °C setpoints, heat mode."""
+    """An acme-th200 as the template maps it: 21.5 °C room, 20.5/26 °C setpoints (the office profile heats to 20.5), heat mode."""
     return SimUnit(
         unit,
         input={0: 215, 1: 450},
-        holding={10: 200, 11: 260, 12: 1},
+        holding={10: 205, 11: 260, 12: 1},
         discrete={0: True},
         identity={"VendorName": "ACME", "ProductCode": "TH-200", "MajorMinorRevision": "1.4"},
     )
@@ -79,7 +79,7 @@ def test_plan_reads_and_writes_nothing(run, site):
     plan = json.loads(result.stdout)
     changes = [a for a in plan["actions"] if a["status"] == "change"]
     assert {(a["point"], a["current"], a["target"]) for a in changes} == {
-        ("cooling_setpoint", 26.0, 24.0)
+        ("cooling_setpoint", 26.0, 23.5)
     }
     assert len(changes) == 3
     assert plan["modes"] == dict.fromkeys(ZONES, "occupied")
@@ -121,7 +121,7 @@ def test_apply_writes_verifies_journals_and_is_idempotent(run, site):
         "skipped": 3,
         "blocked": 0,
     }
-    assert [cooling(site, i) for i in range(3)] == [240, 240, 240]
+    assert [cooling(site, i) for i in range(3)] == [235, 235, 235]
     assert writes(site) == 3
     log = json.loads(run("--json", "log", "--run", data["run"]).stdout)
     kinds = [e["kind"] for e in log["entries"]]
@@ -129,8 +129,8 @@ def test_apply_writes_verifies_journals_and_is_idempotent(run, site):
     written = next(e for e in log["entries"] if e["kind"] == "written")
     assert (written["before"], written["requested"], written["after"], written["verified"]) == (
         26.0,
-        24.0,
-        24.0,
+        23.5,
+        23.5,
         True,
     )
     assert written["plugin"] == "smartbuild.transports.modbus"
@@ -158,7 +158,7 @@ def test_a_device_failing_mid_apply_gives_exit_4(run, site):
     # nothing is sent to a device whose current value cannot be read
     assert statuses == {"th-f1-a": "written", "th-f1-b": "refused", "th-f2-a": "written"}
     assert data["plan"]["read_errors"], "the silent device's read errors are reported"
-    assert cooling(site, 0) == 240 and cooling(site, 2) == 240
+    assert cooling(site, 0) == 235 and cooling(site, 2) == 235
 
 
 def test_rollback_restores_and_reports_conflicts(run, site):

@@ -56,6 +56,28 @@ def test_wrong_types_and_values(run, tmp_path):
     assert any(p.startswith(f"{path}:4:") and "devices.d1.unit" in p for p in problems)
 
 
+def test_serves_names_zones_or_patterns_and_unknown_ones_are_located(run, tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        site: x
+        zones:
+          f1-office: {}
+          f1-meeting: {}
+        devices:
+          ahu: {template: acme-ahu-20, transport: modbus-tcp, address: "127.0.0.1:5020", unit: 3, serves: ["f1-*"]}
+          ahu2: {template: acme-ahu-20, transport: modbus-tcp, address: "127.0.0.1:5021", unit: 3, serves: [f1-office, f2-ofice]}
+        """,
+    )
+    result = run("validate", str(path))
+    assert result.exit_code == 2
+    assert (
+        f"{path}:7:112: devices.ahu2.serves[1]: 'f2-ofice' matches no zone. Did you mean "
+        "'f1-office'?" in result.stderr
+    ), result.stderr
+    assert "devices.ahu.serves" not in result.stderr
+
+
 def test_references_are_checked_with_suggestions(run, tmp_path):
     path = write(
         tmp_path,

@@ -184,7 +184,7 @@ def test_profile_plan_at_explains_optimal_start_against_a_thermostat(
     cold = SimUnit(
         1,
         input={0: 160, 1: 450},  # 16.0 °C after the night
-        holding={10: 160, 11: 300, 12: 1},  # set back to 16 / 30 °C
+        holding={10: 180, 11: 300, 12: 1},  # set back to 18 / 30 °C
         discrete={0: True},
         identity={"VendorName": "ACME", "ProductCode": "TH-200", "MajorMinorRevision": "1.4"},
     )
@@ -213,9 +213,10 @@ def test_profile_plan_at_explains_optimal_start_against_a_thermostat(
         assert early["recovery"] == []
         due = plan_at("2026-12-01 05:30")
         heat = next(a for a in due["actions"] if a["role"] == "heating_setpoint")
-        assert (heat["status"], heat["current"], heat["target"]) == ("change", 16.0, 20.5)
+        # the occupied 20.5 °C, aimed half a kelvin past (a thermostat's band)
+        assert (heat["status"], heat["current"], heat["target"]) == ("change", 18.0, 21.0)
         assert (
-            "optimal start for occupied at 07:00: 16.0 °C is 4.5 K below 20.5 °C" in heat["reason"]
+            "optimal start for occupied at 07:00: 16.0 °C is 5.0 K below 21.0 °C" in heat["reason"]
         )
         assert "default 1 K/h until 3 recoveries (0 so far)" in heat["reason"]
         assert due["recovery"][0]["zone"] == "f1" and due["recovery"][0]["active"]

@@ -373,3 +373,56 @@ def test_status_rules(
         assert (action in plan.changes()) == safe
         assert bool(action.blocked_by) == (not safe)
     assert action.target == target
+
+
+def shared(role: str, current: float, serves: tuple[str, ...]) -> PointState:
+    """A point of a device that serves several zones (an air-handling unit), zone None."""
+    return PointState("ahu", role, role, None, "", current, True, 0, 2, serves=serves)
+
+
+VENT = {
+    **PROFILE["modes"],
+    "occupied": {**PROFILE["modes"]["occupied"], "ventilation_mode": 1},
+    "unoccupied": {**PROFILE["modes"]["unoccupied"], "ventilation_mode": 0},
+}
+OFFICES = ("f1-office", "f1-meeting", "f2-office")
+
+
+def test_a_shared_device_is_planned_once_for_the_zones_it_serves() -> None:
+    points = [*full_zone("f1-office"), shared("ventilation_mode", 1.0, OFFICES)]
+    plan = plan_profile(profile(modes=VENT), ZONES, points, tz=BERLIN, at=MONDAY_22,
+                        zone_filter=list(OFFICES))  # fmt: skip
+    (vent,) = [a for a in plan.actions if a.role == "ventilation_mode"]
+    assert (vent.device, vent.zone, vent.serves) == ("ahu", "f1-office +2", OFFICES)
+    assert (vent.current, vent.target, vent.status) == (1.0, 0.0, "change")
+    assert vent.to_json()["serves"] == list(OFFICES)
+    # the zones it serves have their ventilation: no "no point for ventilation_mode"
+    assert not [w for w in plan.warnings if "ventilation_mode" in w]
+    occupied = plan_profile(profile(modes=VENT), ZONES, points, tz=BERLIN, at=MONDAY_10,
+                            zone_filter=list(OFFICES))  # fmt: skip
+    (vent,) = [a for a in occupied.actions if a.role == "ventilation_mode"]
+    assert (vent.target, vent.status) == (1.0, "skip-unchanged")
+
+
+def test_a_shared_device_serving_unselected_zones_is_left_alone() -> None:
+    points = [*full_zone("f1-office"), shared("ventilation_mode", 1.0, OFFICES)]
+    plan = plan_profile(profile(modes=VENT), ZONES, points, tz=BERLIN, at=MONDAY_22,
+                        zone_filter=["f1-office"])  # fmt: skip
+    assert not [a for a in plan.actions if a.device == "ahu"]
+    assert "ahu also serves f1-meeting, f2-office, which this plan does not select: left as it " \
+           "is" in plan.warnings  # fmt: skip
+    assert "zone 'f1-office': no point for ventilation_mode" in plan.warnings
+
+
+def test_a_shared_point_follows_an_active_optimal_start() -> None:
+    early = {**VENT, "occupied": {**VENT["occupied"], "heating_setpoint": 21}}
+    points = [
+        point("f1-office", "zone_air_temperature", 17.0, writable=False),
+        PointState("ahu", "hs", "heating_setpoint", None, "°C", 16.0, True, 5, 30,
+                   serves=("f1-office",)),
+    ]  # fmt: skip
+    p = profile(modes=early, optimal_start={"max_lead": "3h"})
+    plan = plan_profile(p, ZONES, points, tz=BERLIN, at=dt.datetime(2026, 1, 12, 5, 0),
+                        zone_filter=["f1-office"])  # fmt: skip
+    (heat,) = [a for a in plan.actions if a.device == "ahu"]
+    assert heat.target == 21.5 and "optimal start" in heat.reason

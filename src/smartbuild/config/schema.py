@@ -166,6 +166,8 @@ class DeviceSpec(Closed):
     address: SecretText  # a transport reveals a !secret address when it connects
     unit: int | None = Field(None, ge=0, le=255)
     zone: str | None = None
+    # zones a shared device conditions (an air-handling unit, a plant): ids or patterns (f1-*)
+    serves: list[str] = []
     title: str | None = None
     enabled: bool = True
     timeout: float | None = Field(None, gt=0, le=60)

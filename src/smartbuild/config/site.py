@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from smartbuild.config.locate import load_model
-from smartbuild.config.schema import Site
+from smartbuild.config.schema import DeviceSpec, Site
 from smartbuild.config.secret import Secret, reveal_text
 from smartbuild.config.yamlload import Document
 from smartbuild.errors import ConfigError, Problem
@@ -99,11 +100,34 @@ def check_site(site: Site, doc: Document, registry: Registry) -> list[Problem]:
                     (*at, "zone"), f"unknown zone {dev.zone!r}.{did_you_mean(dev.zone, site.zones)}"
                 )
             )
+        for index, pattern in enumerate(dev.serves):
+            if not matching_zones(pattern, site.zones):
+                problems.append(
+                    doc.problem(
+                        (*at, "serves", index),
+                        f"{pattern!r} matches no zone.{did_you_mean(pattern, site.zones)}",
+                    )
+                )
         if dev.transport in transports:
             for key, message in registry.transport_class(dev.transport).check_device(dev):
                 problems.append(doc.problem((*at, *key), message))
     problems.extend(check_unique_endpoints(site, doc))
     return problems
+
+
+def matching_zones(pattern: str, zones: Collection[str]) -> list[str]:
+    """Return the zone ids a `serves` entry names: the id itself, or those its pattern matches."""
+    import fnmatch
+
+    return [z for z in zones if z == pattern or fnmatch.fnmatchcase(z, pattern)]
+
+
+def served_zones(device: DeviceSpec, zones: Collection[str]) -> tuple[str, ...]:
+    """Return the zones a device serves (its `serves` resolved against the site), in site order."""
+    if not device.serves:
+        return ()
+    found = {z for pattern in device.serves for z in matching_zones(pattern, zones)}
+    return tuple(z for z in zones if z in found)
 
 
 def endpoint(transport: str, address: str, unit: int | None) -> tuple[str, str, int | None]:

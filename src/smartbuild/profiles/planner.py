@@ -52,6 +52,7 @@ class PointState:
     min: float | None = None
     max: float | None = None
     step: float | None = None
+    serves: tuple[str, ...] = ()  # a shared device's zones (zone None): an air-handling unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +69,13 @@ class PlannedAction:
     reason: str
     status: Status
     blocked_by: tuple[str, ...] = ()
+    serves: tuple[str, ...] = ()  # the zones of a shared device; `zone` is then a label
 
     def to_json(self) -> dict[str, object]:
         """Return the action as JSON-ready data."""
         return {
             "zone": self.zone,
+            "serves": list(self.serves),
             "device": self.device,
             "point": self.point,
             "role": self.role,
@@ -320,6 +323,56 @@ def _action(
     return action
 
 
+def _served_label(served: Sequence[str]) -> str:
+    """Return how a plan row names a shared device's zones: "z01, z02" or "z01 +7"."""
+    return ", ".join(served) if len(served) <= 2 else f"{served[0]} +{len(served) - 1}"
+
+
+def _shared_points(
+    points: Sequence[PointState],
+    by_zone: dict[str, list[PointState]],
+    roles: set[str],
+    warnings: list[str],
+) -> tuple[list[tuple[PointState, tuple[str, ...]]], dict[str, set[str]]]:
+    """Return the shared devices' points to plan, and the roles they cover per zone.
+
+    A device that serves several zones (an air-handling unit) is planned only when the profile
+    selects every zone it serves: a profile for some of them must not switch the others' air.
+    """
+    shared: list[tuple[PointState, tuple[str, ...]]] = []
+    covered: dict[str, set[str]] = {}
+    left_out: dict[str, list[str]] = {}
+    for point in points:
+        if point.zone is not None or not point.serves or point.role not in roles:
+            continue
+        others = [z for z in point.serves if z not in by_zone]
+        if others:
+            left_out.setdefault(point.device, others)
+            continue
+        shared.append((point, point.serves))
+        for zone in point.serves:
+            covered.setdefault(zone, set()).add(point.role)
+    for device, others in left_out.items():
+        more = f" +{len(others) - 3}" if len(others) > 3 else ""
+        warnings.append(f"{device} also serves {', '.join(others[:3])}{more}, which this plan "
+                        "does not select: left as it is")  # fmt: skip
+    return shared, covered
+
+
+def _shared_goal(
+    point: PointState,
+    served: Sequence[str],
+    goals: dict[str, _RoleTarget],
+    starts: dict[str, ZoneStart],
+) -> _RoleTarget | None:
+    """Return a shared point's goal: the mode's, or the coming mode's once a zone recovers."""
+    for zone in served:
+        start = starts.get(zone)
+        if start is not None and start.active and point.role in start.targets:
+            return _with_start(goals, start).get(point.role)
+    return goals.get(point.role)
+
+
 def plan_profile(
     profile: Profile,
     zones: Sequence[ZoneInfo],
@@ -376,6 +429,8 @@ def plan_profile(
     for point in points:
         if point.zone is not None and point.zone in by_zone:
             by_zone[point.zone].append(point)
+    shared, shared_roles = _shared_points(points, by_zone, set(goals) | set(RECOVERY_ROLES),
+                                          warnings)  # fmt: skip
     profile_roles = profile.roles()
     actions: list[PlannedAction] = []
     for zone in selected:
@@ -396,9 +451,24 @@ def plan_profile(
             ):
                 goal = held  # keep the shed value until the meter drops below release
             actions.append(_action(zone.id, point, goal, deadbands[point.role], vetoes))
+        present.update(shared_roles.get(zone.id, ()))
         missing = profile_roles - present
         if missing:
             warnings.append(f"zone '{zone.id}': no point for {', '.join(sorted(missing))}")
+    for point, served in shared:
+        goal = _shared_goal(point, served, goals, starts)
+        if goal is None:
+            continue
+        held = hold.get(point.role)
+        if (
+            held is not None
+            and held.value is not None
+            and point.current is not None
+            and abs(point.current - held.value) < _SAME
+        ):
+            goal = held
+        action = _action(_served_label(served), point, goal, deadbands[point.role], vetoes)
+        actions.append(replace(action, serves=served))
     counts: dict[str, int] = {}
     for action in actions:
         counts[action.status] = counts.get(action.status, 0) + 1

@@ -58,6 +58,7 @@ async def live_plan(
     veto: Callable[[PlannedAction, Device], list[str]],
 ) -> LivePlan:
     """Read the points the profile needs in the zones it selects, then plan."""
+    from smartbuild.config.site import served_zones
     from smartbuild.profiles.planner import PointState, ZoneInfo, plan_profile, select_zones
 
     zones = [
@@ -68,9 +69,10 @@ async def live_plan(
     needed = set(profile.read_roles())  # incl. the meter and optimal start's temperatures
     needed.update(SITE_ROLES)
     wanted: list[tuple[Device, list[str]]] = []
+    served = {d.id: served_zones(d.spec, site.zones) for d in devices.values()}
     for device in devices.values():
         zone = device.spec.zone
-        if zone is not None and zone not in selected:
+        if zone is not None and zone not in selected and not served[device.id]:
             continue
         names = [n for n, p in device.template.points.items() if p.role in needed]
         if names:
@@ -88,9 +90,10 @@ async def live_plan(
             )
             states.append(
                 PointState(
-                    device.id, reading.point, point.role or "", device.spec.zone, point.unit,
+                    device.id, reading.point, point.role or "",
+                    None if served[device.id] else device.spec.zone, point.unit,
                     None if value is None else float(value), point.writable, point.min, point.max,
-                    point.step() if point.scale != 1 else None,
+                    point.step() if point.scale != 1 else None, served[device.id],
                 )
             )  # fmt: skip
 

@@ -256,6 +256,7 @@ def test_site_file_validates_with_zones_and_devices(tmp_path: Path, building: Si
     assert site.zones["z01"].area_m2 == 60 and site.zones["z04"].tags == ["office", "meeting"]
     assert len(site.devices) == len(building.devices) + 1
     assert site.devices["th-z03"].zone == "z03" and site.devices["ahu"].unit == 3
+    assert site.devices["ahu"].serves == ["z01", "z02", "z03", "z04"]
     assert site.devices["ble-x"].zone == "z02"
 
 
@@ -268,5 +269,15 @@ def test_point_states_feed_the_planner(building: SimBuilding) -> None:
     assert {s.role for s in states} >= {"heating_setpoint", "cooling_setpoint", "co2_setpoint"}
     plan = plan_profile(profile, building.zone_infos(), states, tz="Europe/Berlin", at=MORNING)
     changed = {(a.device, a.point, a.target) for a in plan.changes()}
-    assert ("th-z01", "heating_setpoint", 20.0) in changed
+    assert ("th-z01", "heating_setpoint", 20.5) in changed
     assert ("co2-z04", "co2_setpoint", 1220.0) in changed
+    # the air-handling unit serves every zone: planned once, for all of them
+    (vent,) = [a for a in plan.actions if a.role == "ventilation_mode"]
+    assert (vent.device, vent.serves, vent.zone) == ("ahu", ("z01", "z02", "z03", "z04"), "z01 +3")
+    assert (vent.current, vent.target, vent.status) == (1.0, 1.0, "skip-unchanged")
+    assert not [w for w in plan.warnings if "no point for" in w]
+    night = plan_profile(profile, building.zone_infos(), states, tz="Europe/Berlin",
+                         at=MORNING.replace(hour=22))  # fmt: skip
+    assert ("ahu", "ventilation_mode", 0.0) in {
+        (a.device, a.point, a.target) for a in night.changes()
+    }

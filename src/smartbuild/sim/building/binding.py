@@ -68,6 +68,7 @@ class SimDevice:
     zone: str | None = None
     title: str | None = None
     stored: dict[str, Any] = field(default_factory=dict)  # parameters clients may set
+    serves: tuple[str, ...] = ()  # the zones a shared device conditions (the air-handling unit)
 
     @property
     def kind(self) -> str:

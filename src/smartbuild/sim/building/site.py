@@ -197,8 +197,10 @@ class SimBuilding:
         gateway = f"{next(addresses)}:{port}" if bus else ""
         for slot in bus:
             title = f"{slot.name} (RS-485 unit {slot.unit} behind the gateway)"
+            # the air-handling unit ventilates every zone (the binding applies its mode to all)
+            serves = tuple(z.id for z in layout) if slot.prefix == "ahu" else ()
             devices.append(SimDevice(slot.prefix, picked[slot], "modbus-tcp", gateway, slot.unit,
-                                     title=title))  # fmt: skip
+                                     title=title, serves=serves))  # fmt: skip
         if water is not None and gateway:
             for prefix, name, unit, title in WATER_DEVICES:
                 if name in table:
@@ -318,6 +320,7 @@ class SimBuilding:
                     out.append(PointState(
                         dev.id, name, p.role or "", dev.zone, p.unit, float(value), p.writable,
                         p.min, p.max, abs(p.scale) if p.scale != 1 else None,
+                        dev.serves,
                     ))  # fmt: skip
         return out
 
@@ -362,6 +365,9 @@ class SimBuilding:
             entry["unit"] = dev.unit
         if dev.zone is not None:
             entry["zone"] = dev.zone
+        if dev.serves:
+            every_z = all(z.startswith("z") for z in dev.serves)
+            entry["serves"] = ["z*"] if every_z and len(dev.serves) > 8 else list(dev.serves)
         if dev.title:
             entry["title"] = dev.title
         return entry
