@@ -59,7 +59,10 @@ QUANTITIES: tuple[Quantity, ...] = (
     Quantity("current", "A", 0.05, 80, 0.45, scales=(0.1, 0.01), typical=((0.1, 40),)),
     Quantity("power", "W", -50_000, 50_000, 0.2, signed=True, scales=(1.0, 0.1)),
     Quantity("energy", "kWh", 0.01, 10_000_000, 0.15, scales=(1.0, 0.1, 0.01, 0.001)),
+    Quantity("percent", "%", 0, 100, 0.45, scales=(1.0, 0.01, 0.1)),
     Quantity("setting", None, 0, 20, 0.5, typical=((0, 10),)),
+    # a mode, a state or a few flags: a small integer that holds still (see score_values)
+    Quantity("state", None, 0, 15, 0.5),
 )
 SCALES = (1.0, 0.1, 0.01, 0.001)
 ORDER_PRIOR = {"ABCD": 1.0, "CDAB": 0.9, "BADC": 0.5, "DCBA": 0.5}
@@ -140,11 +143,19 @@ def score_values(kind: str, scale: float, values: Sequence[float]) -> tuple[Quan
         return None, 0.0, []
     best: tuple[Quantity | None, float] = (None, 0.0)
     is_float = kind.startswith("float")
+    spread = max(values) - min(values)
     for q in QUANTITIES:
         if not is_float and scale not in q.scales:
             continue
+        if q.name == "state" and is_float:
+            continue  # modes and flags are integers on the wire
         if all(q.low <= v <= q.high for v in values):
             weight = q.weight
+            if q.name == "state":
+                # A small integer that holds still over the reads is a mode, a state or a few
+                # flags far more often than a tenth of a degree either side of zero; one that
+                # moves is more likely a measurement (an outdoor temperature near 0 °C).
+                weight = 0.6 if len(values) == 1 else 0.9 if spread == 0 else 0.25
             if q.typical and not any(all(lo <= v <= hi for v in values) for lo, hi in q.typical):
                 if not is_float:
                     continue  # random registers land in wide integer ranges all too often
@@ -171,7 +182,6 @@ def score_values(kind: str, scale: float, values: Sequence[float]) -> tuple[Quan
         score *= 1.0 - 0.1 * quantity.scales.index(scale)  # the usual resolution first
         if kind in ("uint32", "int32") and max(abs(r) for r in raw) < 65536:
             score *= 0.7  # could as well be one register and a zero
-    spread = max(values) - min(values)
     if len(values) > 1 and spread == 0:
         score += 0.05
         notes.append(f"stable over {len(values)} reads")
@@ -288,27 +298,58 @@ def runs(addresses: Iterable[int]) -> list[tuple[int, int]]:
     return out
 
 
+ELECTRICAL = ("voltage", "line_voltage", "frequency", "power_factor")
+ALONE = 0.5  # what an electrical guess keeps of its score without an electrical companion
+
+
 def infer_map(tables: dict[str, Samples]) -> InferredMap:
     """Return the most plausible points of each table from its sampled registers."""
     result = InferredMap()
     for table, samples in tables.items():
         result.served[table] = runs(samples)
-        for start, end in result.served[table]:
-            found = candidates(table, samples, start, end)
-            if table == "holding":
-                found += sunspec_candidates(samples, start, end)
-            first = best_tiling(found, start, end)
-            result.points.extend(relate(best_tiling(_alike(found, first), start, end)))
+        found = {span: candidates(table, samples, *span) for span in result.served[table]}
+        if table == "holding":
+            for span in found:
+                found[span] += sunspec_candidates(samples, *span)
+        first = {span: best_tiling(cands, *span) for span, cands in found.items()}
+        if not _metered([c for picks in first.values() for c in picks]):
+            found = {span: _alone(cands) for span, cands in found.items()}
+            first = {span: best_tiling(cands, *span) for span, cands in found.items()}
+        for span, cands in found.items():
+            result.points.extend(relate(best_tiling(_alike(cands, first[span]), *span)))
     return result
 
 
+def _metered(picks: list[Candidate]) -> bool:
+    """Return whether a table's picks look like a meter's: two electrical kinds, or V x I ~ P.
+
+    A meter reports a mains voltage together with a current, a power, a frequency or a power
+    factor; a lone 240 (24.0 °C), 50.0 (a setpoint) or 1000 (1000 ppm) reads as an electrical
+    quantity only by chance.
+    """
+    kinds = {c.quantity.name for c in picks if _named(c, ELECTRICAL)}
+    return len(kinds) >= 2 or any("fits V x I ~ P" in c.notes for c in relate(picks))
+
+
+def _alone(found: list[Candidate]) -> list[Candidate]:
+    """Lower the electrical guesses of a table that holds no meter (see ``_metered``)."""
+    return [replace(c, score=c.score * ALONE) if _named(c, ELECTRICAL) else c for c in found]
+
+
 def _alike(found: list[Candidate], picked: list[Candidate]) -> list[Candidate]:
-    """Raise candidates encoded like most of a first pick: devices keep one style per block."""
-    if not picked:
-        return found
-    styles = Counter(_style(c) for c in picked)
+    """Raise candidates encoded like most of a first pick: devices keep one style per block.
+
+    Only multi-register values count: their word order and width are a device's habit, while
+    16-bit registers mix scales and signs (a mode beside a temperature in tenths) on most maps.
+    """
+    styles = Counter(_style(c) for c in picked if c.count > 1)
     total = sum(styles.values())
-    return [replace(c, score=c.score + 0.4 * styles[_style(c)] / total) for c in found]
+    if not total:
+        return found
+    return [
+        replace(c, score=c.score + 0.4 * styles[_style(c)] / total) if c.count > 1 else c
+        for c in found
+    ]
 
 
 def _style(c: Candidate) -> tuple[str, str, float, int]:
