@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import struct
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 Samples = dict[int, list[int]]  # address -> the register's value in each read
@@ -134,8 +134,11 @@ def _round_at(value: float, scale: float) -> bool:
     return abs(steps - round(steps)) < 1e-6 * max(1.0, abs(steps))
 
 
-def score_values(kind: str, scale: float, values: Sequence[float]) -> tuple[Quantity | None, float, list[str]]:  # fmt: skip
-    """Return the best quantity for a decoded series, its score (0..~1.5) and why."""
+def score_values(kind: str, scale: float, values: Sequence[float], discount: Mapping[str, float] | None = None) -> tuple[Quantity | None, float, list[str]]:  # fmt: skip
+    """Return the best quantity for a decoded series, its score (0..~1.5) and why.
+
+    ``discount`` lowers the weight of some quantities (by name) before the best is chosen.
+    """
     if any(math.isnan(v) or math.isinf(v) for v in values):
         return None, 0.0, []
     notes: list[str] = []
@@ -150,7 +153,7 @@ def score_values(kind: str, scale: float, values: Sequence[float]) -> tuple[Quan
         if q.name == "state" and is_float:
             continue  # modes and flags are integers on the wire
         if all(q.low <= v <= q.high for v in values):
-            weight = q.weight
+            weight = q.weight * (discount or {}).get(q.name, 1.0)
             if q.name == "state":
                 # A small integer that holds still over the reads is a mode, a state or a few
                 # flags far more often than a tenth of a degree either side of zero; one that
@@ -199,7 +202,7 @@ def score_values(kind: str, scale: float, values: Sequence[float]) -> tuple[Quan
     return quantity, score, notes
 
 
-def candidates(table: str, samples: Samples, start: int, end: int) -> list[Candidate]:
+def candidates(table: str, samples: Samples, start: int, end: int, discount: Mapping[str, float] | None = None) -> list[Candidate]:  # fmt: skip
     """Return every plausible decoding of a served run ``[start, end)`` of one table."""
     rounds = min((len(v) for v in samples.values()), default=0)
     out: list[Candidate] = []
@@ -212,23 +215,41 @@ def candidates(table: str, samples: Samples, start: int, end: int) -> list[Candi
                 raw = [decode(regs, kind, order) for regs in regs_by_read]
                 for scale in SCALES if not kind.startswith("float") else (1.0,):
                     values = tuple(v * scale for v in raw)
-                    quantity, score, notes = score_values(kind, scale, values)
+                    quantity, score, notes = score_values(kind, scale, values, discount)
                     score *= ORDER_PRIOR[order]  # big-endian words are the usual order
                     if count > 1 and any(not any(r[i] for r in regs_by_read) for i in range(count)):
                         score *= 0.7  # a zero word: likely a misaligned read of a neighbour
                     if "rises like a counter" in notes and not kind.startswith("float"):
-                        # a counter's high word holds still between reads; its low word moves
-                        top = 0 if order in ("ABCD", "BADC") else count - 1
-                        if (
-                            max(r[top] for r in regs_by_read) - min(r[top] for r in regs_by_read)
-                            > 1
-                        ):
+                        if not _counts(regs_by_read, order):
                             score -= 1.0
                             notes = [n for n in notes if n != "rises like a counter"]
                     if quantity is not None and score >= MIN_SCORE:
                         out.append(Candidate(table, address, count, kind, order, scale, values,
                                              quantity, score, tuple(notes)))  # fmt: skip
     return out
+
+
+def _counts(regs_by_read: list[list[int]], order: str) -> bool:
+    """Return whether registers that rise as an integer behave like a counter's words.
+
+    A counter's high word holds still between reads (or steps by one) and every rise shows in
+    its low word. And when the same words read as a plausible float, they are more likely one:
+    a float's high word (sign, exponent, leading digits) holds still while its low word moves,
+    whereas an integer counter reaches 0x3c00_0000 (the float exponents of everyday values)
+    only after a billion counts.
+    """
+    count = len(regs_by_read[0])
+    top, low = (0, count - 1) if order in ("ABCD", "BADC") else (count - 1, 0)
+    if max(r[top] for r in regs_by_read) - min(r[top] for r in regs_by_read) > 1:
+        return False
+    for before, after in zip(regs_by_read, regs_by_read[1:]):
+        if before != after and before[low] == after[low]:
+            return False  # the value moved but its low word did not
+    if count == 2:
+        floats = [decode(regs, "float32", order) for regs in regs_by_read]
+        if score_values("float32", 1.0, floats)[1] >= MIN_SCORE:
+            return False
+    return True
 
 
 def relate(picks: list[Candidate]) -> list[Candidate]:
@@ -299,7 +320,8 @@ def runs(addresses: Iterable[int]) -> list[tuple[int, int]]:
 
 
 ELECTRICAL = ("voltage", "line_voltage", "frequency", "power_factor")
-ALONE = 0.5  # what an electrical guess keeps of its score without an electrical companion
+# what an electrical quantity keeps of its weight in a table without an electrical companion
+ALONE = {name: 0.5 for name in ELECTRICAL}
 
 
 def infer_map(tables: dict[str, Samples]) -> InferredMap:
@@ -307,17 +329,24 @@ def infer_map(tables: dict[str, Samples]) -> InferredMap:
     result = InferredMap()
     for table, samples in tables.items():
         result.served[table] = runs(samples)
-        found = {span: candidates(table, samples, *span) for span in result.served[table]}
-        if table == "holding":
-            for span in found:
-                found[span] += sunspec_candidates(samples, *span)
-        first = {span: best_tiling(cands, *span) for span, cands in found.items()}
+        found, first = _guess(table, samples, result.served[table])
         if not _metered([c for picks in first.values() for c in picks]):
-            found = {span: _alone(cands) for span, cands in found.items()}
-            first = {span: best_tiling(cands, *span) for span, cands in found.items()}
+            found, first = _guess(table, samples, result.served[table], ALONE)
         for span, cands in found.items():
             result.points.extend(relate(best_tiling(_alike(cands, first[span]), *span)))
     return result
+
+
+Spans = dict[tuple[int, int], list[Candidate]]
+
+
+def _guess(table: str, samples: Samples, served: list[tuple[int, int]], discount: Mapping[str, float] | None = None) -> tuple[Spans, Spans]:  # fmt: skip
+    """Return the candidates of each served run and their best tiling (a first pick)."""
+    found = {span: candidates(table, samples, *span, discount) for span in served}
+    if table == "holding":
+        for span in found:
+            found[span] += sunspec_candidates(samples, *span)
+    return found, {span: best_tiling(cands, *span) for span, cands in found.items()}
 
 
 def _metered(picks: list[Candidate]) -> bool:
@@ -329,11 +358,6 @@ def _metered(picks: list[Candidate]) -> bool:
     """
     kinds = {c.quantity.name for c in picks if _named(c, ELECTRICAL)}
     return len(kinds) >= 2 or any("fits V x I ~ P" in c.notes for c in relate(picks))
-
-
-def _alone(found: list[Candidate]) -> list[Candidate]:
-    """Lower the electrical guesses of a table that holds no meter (see ``_metered``)."""
-    return [replace(c, score=c.score * ALONE) if _named(c, ELECTRICAL) else c for c in found]
 
 
 def _alike(found: list[Candidate], picked: list[Candidate]) -> list[Candidate]:
