@@ -229,6 +229,37 @@ def candidates(table: str, samples: Samples, start: int, end: int, discount: Map
     return out
 
 
+WIDE_SCORE = 0.9  # a 32-bit value told by the zeros of its block's high words, not its value
+WIDE_PAIRS = 3  # how many such values a block needs before its zeros count as high words
+
+
+def wide_candidates(table: str, samples: Samples, start: int, end: int) -> list[Candidate]:
+    """Return the 32-bit values of a block whose every high word reads 0 (big-endian words).
+
+    Many meters send every value as a 32-bit integer, high word first, and small values leave
+    the high words at 0: registers 0, 2, 4, ... read 0 on every read while 1, 3, 5, ... carry
+    values. Each of those values alone reads as well as a 16-bit register (a flow of 478 L/h as
+    47.8 °C); the block's pattern tells the width. Nothing tells whether such a value is
+    signed, so it is proposed unsigned, without a quantity unless its value fits one well.
+    """
+    pairs = [(a, a + 1) for a in range(start, end - 1, 2)]
+    if any(any(samples[high]) for high, _ in pairs):
+        return []
+    carrying = [(high, low) for high, low in pairs if any(samples[low])]
+    if len(carrying) < WIDE_PAIRS:
+        return []
+    out = []
+    for high, low in carrying:
+        values = tuple(float(v) for v in samples[low])
+        quantity, score, notes = score_values("uint32", 1.0, values)
+        if score < WIDE_SCORE:  # a weak fit (478 as 478 ppm) would only mislabel the value
+            quantity, score, notes = None, WIDE_SCORE, []
+        notes = ["every high word of its block reads 0", *notes]
+        out.append(Candidate(table, high, 2, "uint32", "ABCD", 1.0, values, quantity, score,
+                             tuple(notes)))  # fmt: skip
+    return out
+
+
 def _counts(regs_by_read: list[list[int]], order: str) -> bool:
     """Return whether registers that rise as an integer behave like a counter's words.
 
@@ -342,7 +373,8 @@ Spans = dict[tuple[int, int], list[Candidate]]
 
 def _guess(table: str, samples: Samples, served: list[tuple[int, int]], discount: Mapping[str, float] | None = None) -> tuple[Spans, Spans]:  # fmt: skip
     """Return the candidates of each served run and their best tiling (a first pick)."""
-    found = {span: candidates(table, samples, *span, discount) for span in served}
+    found = {span: candidates(table, samples, *span, discount) + wide_candidates(table, samples, *span)
+             for span in served}  # fmt: skip
     if table == "holding":
         for span in found:
             found[span] += sunspec_candidates(samples, *span)
