@@ -17,6 +17,7 @@ import struct
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 
 Samples = dict[int, list[int]]  # address -> the register's value in each read
 
@@ -147,6 +148,12 @@ def score_values(kind: str, scale: float, values: Sequence[float], discount: Map
     best: tuple[Quantity | None, float] = (None, 0.0)
     is_float = kind.startswith("float")
     spread = max(values) - min(values)
+    rising = (
+        len(values) > 1
+        and kind not in ("uint16", "int16")  # a 16-bit counter wraps too soon to be one
+        and list(values) == sorted(values)
+        and 0 < spread <= 0.05 * max(abs(v) for v in values)
+    )
     for q in QUANTITIES:
         if not is_float and scale not in q.scales:
             continue
@@ -167,9 +174,13 @@ def score_values(kind: str, scale: float, values: Sequence[float], discount: Map
                 weight *= 0.9  # a signed type for a quantity that is never negative
             if kind == "uint16" and q.signed:
                 weight *= 0.9
+            if rising and q.name == "energy" and not is_float:
+                weight += 1.0  # chosen as a counter (the bonus itself is added below)
             if weight > best[1]:
                 best = (q, weight)
     quantity, score = best
+    if rising and quantity is not None and quantity.name == "energy" and not is_float:
+        score -= 1.0
     if quantity is None:
         return None, 0.0, []
     if kind.startswith("float"):
@@ -188,13 +199,7 @@ def score_values(kind: str, scale: float, values: Sequence[float], discount: Map
     if len(values) > 1 and spread == 0:
         score += 0.05
         notes.append(f"stable over {len(values)} reads")
-    elif (
-        len(values) > 1
-        and kind not in ("uint16", "int16")  # a 16-bit counter wraps too soon to be one
-        and list(values) == sorted(values)
-        and 0 < spread <= 0.05 * max(abs(v) for v in values)
-        and quantity.name == "energy"
-    ):
+    elif rising and quantity.name == "energy":
         score += 1.0  # a wide value rising slowly over every read: a counter, not chance
         notes.append("rises like a counter")
     elif len(values) > 1 and spread > 0.5 * max(abs(v) for v in values):
@@ -219,10 +224,10 @@ def candidates(table: str, samples: Samples, start: int, end: int, discount: Map
                     score *= ORDER_PRIOR[order]  # big-endian words are the usual order
                     if count > 1 and any(not any(r[i] for r in regs_by_read) for i in range(count)):
                         score *= 0.7  # a zero word: likely a misaligned read of a neighbour
-                    if "rises like a counter" in notes and not kind.startswith("float"):
-                        if not _counts(regs_by_read, order):
-                            score -= 1.0
-                            notes = [n for n in notes if n != "rises like a counter"]
+                    counter = "rises like a counter" in notes and not kind.startswith("float")
+                    if counter and not _counts(regs_by_read, order):
+                        score -= 1.0
+                        notes = [n for n in notes if n != "rises like a counter"]
                     if quantity is not None and score >= MIN_SCORE:
                         out.append(Candidate(table, address, count, kind, order, scale, values,
                                              quantity, score, tuple(notes)))  # fmt: skip
@@ -273,7 +278,7 @@ def _counts(regs_by_read: list[list[int]], order: str) -> bool:
     top, low = (0, count - 1) if order in ("ABCD", "BADC") else (count - 1, 0)
     if max(r[top] for r in regs_by_read) - min(r[top] for r in regs_by_read) > 1:
         return False
-    for before, after in zip(regs_by_read, regs_by_read[1:]):
+    for before, after in pairwise(regs_by_read):
         if before != after and before[low] == after[low]:
             return False  # the value moved but its low word did not
     if count == 2:
@@ -352,7 +357,7 @@ def runs(addresses: Iterable[int]) -> list[tuple[int, int]]:
 
 ELECTRICAL = ("voltage", "line_voltage", "frequency", "power_factor")
 # what an electrical quantity keeps of its weight in a table without an electrical companion
-ALONE = {name: 0.5 for name in ELECTRICAL}
+ALONE = dict.fromkeys(ELECTRICAL, 0.5)
 
 
 def infer_map(tables: dict[str, Samples]) -> InferredMap:
@@ -382,14 +387,15 @@ def _guess(table: str, samples: Samples, served: list[tuple[int, int]], discount
 
 
 def _metered(picks: list[Candidate]) -> bool:
-    """Return whether a table's picks look like a meter's: two electrical kinds, or V x I ~ P.
+    """Return whether a table's picks look like a meter's: three electrical kinds, or V x I ~ P.
 
-    A meter reports a mains voltage together with a current, a power, a frequency or a power
-    factor; a lone 240 (24.0 °C), 50.0 (a setpoint) or 1000 (1000 ppm) reads as an electrical
-    quantity only by chance.
+    A meter reports a mains voltage together with currents, powers, the frequency or the power
+    factor; a 240 (24.0 °C), a 50.0 (a setpoint) or a 1000 (1000 ppm) reads as an electrical
+    quantity only by chance, and two such chances in one controller happen.
     """
-    kinds = {c.quantity.name for c in picks if _named(c, ELECTRICAL)}
-    return len(kinds) >= 2 or any("fits V x I ~ P" in c.notes for c in relate(picks))
+    names = (*ELECTRICAL, "current", "power")
+    kinds = {c.quantity.name for c in picks if c.quantity and c.quantity.name in names}
+    return len(kinds) >= 3 or any("fits V x I ~ P" in c.notes for c in relate(picks))
 
 
 def _alike(found: list[Candidate], picked: list[Candidate]) -> list[Candidate]:
