@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import struct
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 
 Samples = dict[int, list[int]]  # address -> the register's value in each read
 
@@ -59,7 +60,10 @@ QUANTITIES: tuple[Quantity, ...] = (
     Quantity("current", "A", 0.05, 80, 0.45, scales=(0.1, 0.01), typical=((0.1, 40),)),
     Quantity("power", "W", -50_000, 50_000, 0.2, signed=True, scales=(1.0, 0.1)),
     Quantity("energy", "kWh", 0.01, 10_000_000, 0.15, scales=(1.0, 0.1, 0.01, 0.001)),
+    Quantity("percent", "%", 0, 100, 0.45, scales=(1.0, 0.01, 0.1)),
     Quantity("setting", None, 0, 20, 0.5, typical=((0, 10),)),
+    # a mode, a state or a few flags: a small integer that holds still (see score_values)
+    Quantity("state", None, 0, 15, 0.5),
 )
 SCALES = (1.0, 0.1, 0.01, 0.001)
 ORDER_PRIOR = {"ABCD": 1.0, "CDAB": 0.9, "BADC": 0.5, "DCBA": 0.5}
@@ -131,8 +135,11 @@ def _round_at(value: float, scale: float) -> bool:
     return abs(steps - round(steps)) < 1e-6 * max(1.0, abs(steps))
 
 
-def score_values(kind: str, scale: float, values: Sequence[float]) -> tuple[Quantity | None, float, list[str]]:  # fmt: skip
-    """Return the best quantity for a decoded series, its score (0..~1.5) and why."""
+def score_values(kind: str, scale: float, values: Sequence[float], discount: Mapping[str, float] | None = None) -> tuple[Quantity | None, float, list[str]]:  # fmt: skip
+    """Return the best quantity for a decoded series, its score (0..~1.5) and why.
+
+    ``discount`` lowers the weight of some quantities (by name) before the best is chosen.
+    """
     if any(math.isnan(v) or math.isinf(v) for v in values):
         return None, 0.0, []
     notes: list[str] = []
@@ -140,11 +147,25 @@ def score_values(kind: str, scale: float, values: Sequence[float]) -> tuple[Quan
         return None, 0.0, []
     best: tuple[Quantity | None, float] = (None, 0.0)
     is_float = kind.startswith("float")
+    spread = max(values) - min(values)
+    rising = (
+        len(values) > 1
+        and kind not in ("uint16", "int16")  # a 16-bit counter wraps too soon to be one
+        and list(values) == sorted(values)
+        and 0 < spread <= 0.05 * max(abs(v) for v in values)
+    )
     for q in QUANTITIES:
         if not is_float and scale not in q.scales:
             continue
+        if q.name == "state" and is_float:
+            continue  # modes and flags are integers on the wire
         if all(q.low <= v <= q.high for v in values):
-            weight = q.weight
+            weight = q.weight * (discount or {}).get(q.name, 1.0)
+            if q.name == "state":
+                # A small integer that holds still over the reads is a mode, a state or a few
+                # flags far more often than a tenth of a degree either side of zero; one that
+                # moves is more likely a measurement (an outdoor temperature near 0 °C).
+                weight = 0.6 if len(values) == 1 else 0.9 if spread == 0 else 0.25
             if q.typical and not any(all(lo <= v <= hi for v in values) for lo, hi in q.typical):
                 if not is_float:
                     continue  # random registers land in wide integer ranges all too often
@@ -153,9 +174,13 @@ def score_values(kind: str, scale: float, values: Sequence[float]) -> tuple[Quan
                 weight *= 0.9  # a signed type for a quantity that is never negative
             if kind == "uint16" and q.signed:
                 weight *= 0.9
+            if rising and q.name == "energy" and not is_float:
+                weight += 1.0  # chosen as a counter (the bonus itself is added below)
             if weight > best[1]:
                 best = (q, weight)
     quantity, score = best
+    if rising and quantity is not None and quantity.name == "energy" and not is_float:
+        score -= 1.0
     if quantity is None:
         return None, 0.0, []
     if kind.startswith("float"):
@@ -171,17 +196,10 @@ def score_values(kind: str, scale: float, values: Sequence[float]) -> tuple[Quan
         score *= 1.0 - 0.1 * quantity.scales.index(scale)  # the usual resolution first
         if kind in ("uint32", "int32") and max(abs(r) for r in raw) < 65536:
             score *= 0.7  # could as well be one register and a zero
-    spread = max(values) - min(values)
     if len(values) > 1 and spread == 0:
         score += 0.05
         notes.append(f"stable over {len(values)} reads")
-    elif (
-        len(values) > 1
-        and kind not in ("uint16", "int16")  # a 16-bit counter wraps too soon to be one
-        and list(values) == sorted(values)
-        and 0 < spread <= 0.05 * max(abs(v) for v in values)
-        and quantity.name == "energy"
-    ):
+    elif rising and quantity.name == "energy":
         score += 1.0  # a wide value rising slowly over every read: a counter, not chance
         notes.append("rises like a counter")
     elif len(values) > 1 and spread > 0.5 * max(abs(v) for v in values):
@@ -189,7 +207,7 @@ def score_values(kind: str, scale: float, values: Sequence[float]) -> tuple[Quan
     return quantity, score, notes
 
 
-def candidates(table: str, samples: Samples, start: int, end: int) -> list[Candidate]:
+def candidates(table: str, samples: Samples, start: int, end: int, discount: Mapping[str, float] | None = None) -> list[Candidate]:  # fmt: skip
     """Return every plausible decoding of a served run ``[start, end)`` of one table."""
     rounds = min((len(v) for v in samples.values()), default=0)
     out: list[Candidate] = []
@@ -202,23 +220,72 @@ def candidates(table: str, samples: Samples, start: int, end: int) -> list[Candi
                 raw = [decode(regs, kind, order) for regs in regs_by_read]
                 for scale in SCALES if not kind.startswith("float") else (1.0,):
                     values = tuple(v * scale for v in raw)
-                    quantity, score, notes = score_values(kind, scale, values)
+                    quantity, score, notes = score_values(kind, scale, values, discount)
                     score *= ORDER_PRIOR[order]  # big-endian words are the usual order
                     if count > 1 and any(not any(r[i] for r in regs_by_read) for i in range(count)):
                         score *= 0.7  # a zero word: likely a misaligned read of a neighbour
-                    if "rises like a counter" in notes and not kind.startswith("float"):
-                        # a counter's high word holds still between reads; its low word moves
-                        top = 0 if order in ("ABCD", "BADC") else count - 1
-                        if (
-                            max(r[top] for r in regs_by_read) - min(r[top] for r in regs_by_read)
-                            > 1
-                        ):
-                            score -= 1.0
-                            notes = [n for n in notes if n != "rises like a counter"]
+                    counter = "rises like a counter" in notes and not kind.startswith("float")
+                    if counter and not _counts(regs_by_read, order):
+                        score -= 1.0
+                        notes = [n for n in notes if n != "rises like a counter"]
                     if quantity is not None and score >= MIN_SCORE:
                         out.append(Candidate(table, address, count, kind, order, scale, values,
                                              quantity, score, tuple(notes)))  # fmt: skip
     return out
+
+
+WIDE_SCORE = 0.9  # a 32-bit value told by the zeros of its block's high words, not its value
+WIDE_PAIRS = 3  # how many such values a block needs before its zeros count as high words
+
+
+def wide_candidates(table: str, samples: Samples, start: int, end: int) -> list[Candidate]:
+    """Return the 32-bit values of a block whose every high word reads 0 (big-endian words).
+
+    Many meters send every value as a 32-bit integer, high word first, and small values leave
+    the high words at 0: registers 0, 2, 4, ... read 0 on every read while 1, 3, 5, ... carry
+    values. Each of those values alone reads as well as a 16-bit register (a flow of 478 L/h as
+    47.8 °C); the block's pattern tells the width. Nothing tells whether such a value is
+    signed, so it is proposed unsigned, without a quantity unless its value fits one well.
+    """
+    pairs = [(a, a + 1) for a in range(start, end - 1, 2)]
+    if any(any(samples[high]) for high, _ in pairs):
+        return []
+    carrying = [(high, low) for high, low in pairs if any(samples[low])]
+    if len(carrying) < WIDE_PAIRS:
+        return []
+    out = []
+    for high, low in carrying:
+        values = tuple(float(v) for v in samples[low])
+        quantity, score, notes = score_values("uint32", 1.0, values)
+        if score < WIDE_SCORE:  # a weak fit (478 as 478 ppm) would only mislabel the value
+            quantity, score, notes = None, WIDE_SCORE, []
+        notes = ["every high word of its block reads 0", *notes]
+        out.append(Candidate(table, high, 2, "uint32", "ABCD", 1.0, values, quantity, score,
+                             tuple(notes)))  # fmt: skip
+    return out
+
+
+def _counts(regs_by_read: list[list[int]], order: str) -> bool:
+    """Return whether registers that rise as an integer behave like a counter's words.
+
+    A counter's high word holds still between reads (or steps by one) and every rise shows in
+    its low word. And when the same words read as a plausible float, they are more likely one:
+    a float's high word (sign, exponent, leading digits) holds still while its low word moves,
+    whereas an integer counter reaches 0x3c00_0000 (the float exponents of everyday values)
+    only after a billion counts.
+    """
+    count = len(regs_by_read[0])
+    top, low = (0, count - 1) if order in ("ABCD", "BADC") else (count - 1, 0)
+    if max(r[top] for r in regs_by_read) - min(r[top] for r in regs_by_read) > 1:
+        return False
+    for before, after in pairwise(regs_by_read):
+        if before != after and before[low] == after[low]:
+            return False  # the value moved but its low word did not
+    if count == 2:
+        floats = [decode(regs, "float32", order) for regs in regs_by_read]
+        if score_values("float32", 1.0, floats)[1] >= MIN_SCORE:
+            return False
+    return True
 
 
 def relate(picks: list[Candidate]) -> list[Candidate]:
@@ -288,27 +355,63 @@ def runs(addresses: Iterable[int]) -> list[tuple[int, int]]:
     return out
 
 
+ELECTRICAL = ("voltage", "line_voltage", "frequency", "power_factor")
+# what an electrical quantity keeps of its weight in a table without an electrical companion
+ALONE = dict.fromkeys(ELECTRICAL, 0.5)
+
+
 def infer_map(tables: dict[str, Samples]) -> InferredMap:
     """Return the most plausible points of each table from its sampled registers."""
     result = InferredMap()
     for table, samples in tables.items():
         result.served[table] = runs(samples)
-        for start, end in result.served[table]:
-            found = candidates(table, samples, start, end)
-            if table == "holding":
-                found += sunspec_candidates(samples, start, end)
-            first = best_tiling(found, start, end)
-            result.points.extend(relate(best_tiling(_alike(found, first), start, end)))
+        found, first = _guess(table, samples, result.served[table])
+        if not _metered([c for picks in first.values() for c in picks]):
+            found, first = _guess(table, samples, result.served[table], ALONE)
+        for span, cands in found.items():
+            result.points.extend(relate(best_tiling(_alike(cands, first[span]), *span)))
     return result
 
 
+Spans = dict[tuple[int, int], list[Candidate]]
+
+
+def _guess(table: str, samples: Samples, served: list[tuple[int, int]], discount: Mapping[str, float] | None = None) -> tuple[Spans, Spans]:  # fmt: skip
+    """Return the candidates of each served run and their best tiling (a first pick)."""
+    found = {span: candidates(table, samples, *span, discount) + wide_candidates(table, samples, *span)
+             for span in served}  # fmt: skip
+    if table == "holding":
+        for span in found:
+            found[span] += sunspec_candidates(samples, *span)
+    return found, {span: best_tiling(cands, *span) for span, cands in found.items()}
+
+
+def _metered(picks: list[Candidate]) -> bool:
+    """Return whether a table's picks look like a meter's: three electrical kinds, or V x I ~ P.
+
+    A meter reports a mains voltage together with currents, powers, the frequency or the power
+    factor; a 240 (24.0 °C), a 50.0 (a setpoint) or a 1000 (1000 ppm) reads as an electrical
+    quantity only by chance, and two such chances in one controller happen.
+    """
+    names = (*ELECTRICAL, "current", "power")
+    kinds = {c.quantity.name for c in picks if c.quantity and c.quantity.name in names}
+    return len(kinds) >= 3 or any("fits V x I ~ P" in c.notes for c in relate(picks))
+
+
 def _alike(found: list[Candidate], picked: list[Candidate]) -> list[Candidate]:
-    """Raise candidates encoded like most of a first pick: devices keep one style per block."""
-    if not picked:
-        return found
-    styles = Counter(_style(c) for c in picked)
+    """Raise candidates encoded like most of a first pick: devices keep one style per block.
+
+    Only multi-register values count: their word order and width are a device's habit, while
+    16-bit registers mix scales and signs (a mode beside a temperature in tenths) on most maps.
+    """
+    styles = Counter(_style(c) for c in picked if c.count > 1)
     total = sum(styles.values())
-    return [replace(c, score=c.score + 0.4 * styles[_style(c)] / total) for c in found]
+    if not total:
+        return found
+    return [
+        replace(c, score=c.score + 0.4 * styles[_style(c)] / total) if c.count > 1 else c
+        for c in found
+    ]
 
 
 def _style(c: Candidate) -> tuple[str, str, float, int]:
