@@ -426,3 +426,34 @@ def test_a_shared_point_follows_an_active_optimal_start() -> None:
                         zone_filter=["f1-office"])  # fmt: skip
     (heat,) = [a for a in plan.actions if a.device == "ahu"]
     assert heat.target == 21.5 and "optimal start" in heat.reason
+
+
+def test_shed_heating_is_released_only_when_the_site_stays_under_the_limit() -> None:
+    """Released zones heat at full power: releasing at the release level alone would oscillate."""
+    from smartbuild.profiles.recovery import RecoveryModel
+
+    eased = shedding_profile(
+        release_below_kw=35, shed=[{"role": "heating_setpoint", "offset": -1.5}]
+    )
+    zones = [p for z in ("f1-office", "f2-office") for p in full_zone(z, heating=18.5)]
+
+    def plan_at(kw: float, model: RecoveryModel | None = None) -> Any:
+        return plan_profile(eased, ZONES, [*zones, meter(kw)], tz=BERLIN, at=MONDAY_10,
+                            recovery=model)  # fmt: skip
+
+    # default 30 W/m²: 120 m² + 200 m² would add 9.6 kW
+    held = plan_at(31.0)
+    assert held.shedding == "hold"
+    heat = next(a for a in held.actions if a.role == "heating_setpoint")
+    assert (heat.status, heat.target) == ("skip-unchanged", 18.5)
+    assert "releasing 2 zone(s) would add about 9.6 kW to site_active_power 31 kW, over the " \
+           "limit 40 kW" in heat.reason  # fmt: skip
+    released = plan_at(30.0)
+    assert released.shedding == "inactive"
+    assert {a.target for a in released.actions if a.role == "heating_setpoint"} == {20.0}
+    # a learned recovery power (100 W/m²: 32 kW) holds longer
+    assert plan_at(30.0, RecoveryModel(w_per_m2=100.0)).shedding == "hold"
+    # zones at their normal setpoint hold nothing
+    normal = [p for z in ("f1-office", "f2-office") for p in full_zone(z, heating=20.0)]
+    plan = plan_profile(eased, ZONES, [*normal, meter(31.0)], tz=BERLIN, at=MONDAY_10)
+    assert plan.shedding == "inactive"

@@ -16,7 +16,14 @@ from typing import Literal
 from smartbuild.model.roles import ROLES, normalize_unit
 from smartbuild.profiles.comfort import ComfortBand, ComfortUnavailable, band_at
 from smartbuild.profiles.energy import PriceAt, ShedDecision, preheat_at, price_at, shed_at
-from smartbuild.profiles.optimal_start import RECOVERY_ROLES, ZoneStart, plan_starts, power_limit
+from smartbuild.profiles.optimal_start import (
+    DEFAULT_RECOVERY_KW,
+    DEFAULT_RECOVERY_W_M2,
+    RECOVERY_ROLES,
+    ZoneStart,
+    plan_starts,
+    power_limit,
+)
 from smartbuild.profiles.recovery import RecoveryModel
 from smartbuild.profiles.schedule import CompiledSchedule, ModeDecision, site_time
 from smartbuild.profiles.schema import AppliesTo, Profile
@@ -373,6 +380,65 @@ def _shared_goal(
     return goals.get(point.role)
 
 
+def _held_until_safe(
+    profile: Profile,
+    decision: ModeDecision,
+    band: ComfortBand | None,
+    local: dt.datetime,
+    shed: ShedDecision,
+    zones: Sequence[ZoneInfo],
+    points: Sequence[PointState],
+    readings: dict[str, float],
+    auto_limit: float | None,
+    model: RecoveryModel | None,
+) -> ShedDecision:
+    """Keep shed setpoints while releasing them would take the site over the limit again.
+
+    A zone whose heating was eased off is below its setpoint: released, it heats at full power.
+    Releasing as soon as the meter drops below the release level swings the site between shed
+    and over the limit every plan; so shedding holds while the meter plus the recovery power of
+    the zones held (learned, else the conservative default per m²) is over the limit.
+    """
+    energy = profile.energy
+    assert energy is not None
+    meter = readings.get(energy.meter_role)
+    limit = auto_limit if energy.peak_limit_kw == "auto" else energy.peak_limit_kw
+    if meter is None or not isinstance(limit, float):
+        return shed
+    normal, held = _role_targets(profile, decision, band=band, band_problem=None, local=local,
+                                 shed=ShedDecision("hold", energy.shed, ""))  # fmt: skip
+    thermal = {r: t.value for r, t in held.items() if r in RECOVERY_ROLES and t.value is not None}
+    if not thermal:
+        return shed
+    at_shed: set[str] = set()
+    for p in points:
+        target = thermal.get(p.role)
+        usual = normal.get(p.role)
+        zone_shed = (
+            p.zone is not None
+            and target is not None
+            and p.current is not None
+            and abs(p.current - target) < _SAME
+            and (usual is None or usual.value is None or abs(usual.value - target) >= _SAME)
+        )
+        if zone_shed and p.zone is not None:
+            at_shed.add(p.zone)
+    if not at_shed:
+        return shed
+    back = 0.0
+    for zone in zones:
+        if zone.id in at_shed:
+            kw = model.zone_power_kw(zone.id, zone.area_m2) if model is not None else None
+            if kw is None:
+                kw = DEFAULT_RECOVERY_W_M2 * zone.area_m2 / 1000.0 if zone.area_m2 else None
+            back += kw if kw is not None else DEFAULT_RECOVERY_KW
+    if meter + back <= limit:
+        return shed
+    why = (f"peak shedding held: releasing {len(at_shed)} zone(s) would add about {back:.1f} kW "
+           f"to {energy.meter_role} {meter:g} kW, over the limit {limit:g} kW")  # fmt: skip
+    return ShedDecision("hold", energy.shed, why)
+
+
 def plan_profile(
     profile: Profile,
     zones: Sequence[ZoneInfo],
@@ -417,6 +483,10 @@ def plan_profile(
     shed = shed_at(energy, readings.get(energy.meter_role) if energy else None, limit)
     if energy and energy.shed and energy.meter_role not in readings:
         warnings.append(f"peak shedding inactive: no current value for {energy.meter_role}")
+    if shed.state == "inactive" and energy and energy.shed:
+        shed = _held_until_safe(
+            profile, decision, band, local, shed, selected, points, readings, limit, recovery
+        )
     goals, hold = _role_targets(
         profile, decision, band=band, band_problem=band_problem, local=local, shed=shed
     )
