@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smartbuild.errors import ConfigError, SmartbuildError
+from smartbuild.hub.control import ProfileControl, RecoveryHistory, history_path, needs_control
 from smartbuild.hub.face import Clock, Face
 from smartbuild.hub.faces import FaceState, supervise
 from smartbuild.hub.notify import Notifier
@@ -83,6 +84,9 @@ class Hub:
         self._tasks: list[asyncio.Task[Any]] = []
         self._face_tasks: list[asyncio.Task[Any]] = []
         self._released: set[str] = set()
+        self.controls: list[ProfileControl] = []  # profiles whose targets move within a slot
+        self._control_tasks: list[asyncio.Task[Any]] = []
+        self._histories: dict[str, RecoveryHistory] = {}
         self._retry_at: dict[str, float] = {}  # failed releases, tried again from then
         self.started = time.time()
 
@@ -134,6 +138,38 @@ class Hub:
         self._session, self.config = session, config
         self.poller.configure(session, config.polls)
         self.scheduler.configure(config.schedules, reason)
+        self._start_controls(session, config)
+
+    def _start_controls(self, session: Session, config: HubConfig) -> None:
+        """(Re)start the control of every schedule whose targets move within a slot."""
+        for task in self._control_tasks:
+            task.cancel()
+        self._control_tasks.clear()
+        self.controls = []
+        zones = session.site().site.zones
+        areas = {z: spec.area_m2 for z, spec in zones.items() if spec.area_m2}
+        for entry in config.schedules:
+            if not needs_control(entry.profile):
+                continue
+            path = history_path(self.home, self.site_path, entry.profile.profile)
+            spec = entry.profile.optimal_start
+            history = self._histories.get(str(path))
+            if history is None:
+                history = RecoveryHistory(path, spec.min_history if spec else 3, areas)
+                history.load()
+                if history.problem:
+                    self.error(history.problem)
+                self._histories[str(path)] = history
+            history.areas = areas
+            control = ProfileControl(self, entry, history)
+            self.controls.append(control)
+            name = f"control of {entry.profile.profile}"
+            self._control_tasks.append(asyncio.ensure_future(self._guard(name, control.run)))
+
+    @property
+    def stopping(self) -> bool:
+        """Return True once the hub was asked to stop (no new write starts then)."""
+        return self._stop.is_set()
 
     async def reload(self) -> bool:
         """Validate the files again and switch to them at once; keep the old ones when invalid."""
@@ -193,7 +229,7 @@ class Hub:
             self.scheduler.request(f"{device} answers again")
 
     # ---- writes ----------------------------------------------------------------------------------
-    def _held(self, now: float) -> set[tuple[str, str]]:
+    def held_points(self, now: float) -> set[tuple[str, str]]:
         """Return the points an override holds: schedules leave them alone until it is released."""
         return {
             (c["device"], c["point"]) for o in self.session.overrides(now) for c in o["changes"]
@@ -216,7 +252,7 @@ class Hub:
                 live = await session.plan(
                     str(entry.path), at=now.isoformat(), zones=entry.zone_filter
                 )
-                held = self._held(now.timestamp())
+                held = self.held_points(now.timestamp())
                 if held or only is not None:
                     kept = tuple(a for a in live.plan.actions
                                  if (a.device, a.point) not in held
@@ -230,14 +266,14 @@ class Hub:
                 self.error(f"{command}: {type(error).__name__}: {error}")
                 return
         bad = [o for o in result.outcomes if not o.status.ok]
-        self._note_run(result.run, command, len(result.outcomes), len(bad))
+        self.note_run(result.run, command, len(result.outcomes), len(bad))
         for outcome in bad[:5]:
             self.error(f"{command}: {outcome.device}.{outcome.point} {outcome.status.value}"
                        + (f": {outcome.message}" if getattr(outcome, "message", None) else ""))  # fmt: skip
         for problem in live.read_errors[:5]:
             self.error(f"{command}: could not read {problem}")
 
-    def _note_run(self, run: str | None, command: str, writes: int, failed: int) -> None:
+    def note_run(self, run: str | None, command: str, writes: int, failed: int) -> None:
         self.runs.append({"run": run, "command": command, "writes": writes, "failed": failed,
                           "at": self.clock.now().isoformat(timespec="seconds")})  # fmt: skip
         del self.runs[:-20]
@@ -264,7 +300,7 @@ class Hub:
                   "restored": sum(1 for o in result.outcomes if o.status.ok), "conflicts": conflicts}  # fmt: skip
         self.releases.append(record)
         del self.releases[:-20]
-        self._note_run(result.run, f"release {run['id']}", len(result.outcomes), len(conflicts))
+        self.note_run(result.run, f"release {run['id']}", len(result.outcomes), len(conflicts))
         if conflicts:
             self.error(f"override {run['id']} released with conflicts (left as they are): "
                        f"{', '.join(conflicts[:5])}")  # fmt: skip
@@ -353,6 +389,7 @@ class Hub:
             "overrides": self.overrides_view,
             "releases": self.releases[-10:],
             "runs": self.runs[-10:],
+            "control": [c.to_json() for c in self.controls],
             "devices": self.poller.summary(),
             "faces": {n: s.to_json() for n, s in self.face_states.items()},
             "sections": sections,
@@ -453,9 +490,9 @@ class Hub:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.write_lock.acquire(), STOP_WAIT_S)
             held = True
-        for task in self._tasks:
+        for task in (*self._tasks, *self._control_tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._control_tasks, return_exceptions=True)
         await self.poller.stop()
         if self._session is not None:
             journal = self._session.journal

@@ -231,7 +231,22 @@ def learn_recovery(
     min_history: int = 3,
 ) -> RecoveryModel:
     """Return the recovery model a history of snapshots supports (empty history: defaults)."""
-    episodes = [e for e in find_episodes(history) if e.delta_k > 0.2 and e.hours > 0]
+    return model_from(find_episodes(history), _quiet_peak(history), areas=areas,
+                      min_history=min_history)  # fmt: skip
+
+
+def model_from(
+    found: Sequence[Episode],
+    quiet_peak_kw: float | None,
+    *,
+    areas: Mapping[str, float] | None = None,
+    min_history: int = 3,
+) -> RecoveryModel:
+    """Return the recovery model of episodes (oldest first) and the peak outside recoveries.
+
+    A long-running hub keeps the episodes and daily quiet peaks of weeks, not every snapshot.
+    """
+    episodes = [e for e in found if e.delta_k > 0.2 and e.hours > 0]
     groups: dict[tuple[str, str], list[Episode]] = {}
     for e in episodes:
         groups.setdefault((e.zone, e.direction), []).append(e)
@@ -245,7 +260,7 @@ def learn_recovery(
     if areas:
         per_m2 = [1000.0 * p / areas[z] for z, p in power_kw.items() if areas.get(z)]
         w_per_m2 = _median(per_m2) if per_m2 else None
-    return RecoveryModel(rates, power_kw, w_per_m2, _quiet_peak(history),
+    return RecoveryModel(rates, power_kw, w_per_m2, quiet_peak_kw,
                          len(episodes), min_history)  # fmt: skip
 
 
@@ -268,6 +283,12 @@ def _recovering(s: Snapshot) -> bool:
 
 def _quiet_peak(history: Sequence[Snapshot]) -> float | None:
     """Return the highest 15-minute mean site power in windows where no zone recovers."""
+    peaks = quiet_peaks_by_day(history)
+    return max(peaks.values()) if peaks else None
+
+
+def quiet_peaks_by_day(history: Sequence[Snapshot]) -> dict[dt.date, float]:
+    """Return each day's highest 15-minute mean site power in windows where no zone recovers."""
     busy: set[int] = set()
     sums: dict[int, list[float]] = {}
     for s in history:
@@ -276,5 +297,10 @@ def _quiet_peak(history: Sequence[Snapshot]) -> float | None:
             busy.add(k)
         elif s.site_kw is not None:
             sums.setdefault(k, []).append(s.site_kw)
-    means = [sum(v) / len(v) for k, v in sums.items() if k not in busy and len(v) >= 2]
-    return max(means) if means else None
+    days: dict[dt.date, float] = {}
+    tz = history[0].t.tzinfo if history else None
+    for k, v in sums.items():
+        if k not in busy and len(v) >= 2:
+            day = dt.datetime.fromtimestamp(k * PEAK_WINDOW_S, tz).date()
+            days[day] = max(days.get(day, -math.inf), sum(v) / len(v))
+    return days

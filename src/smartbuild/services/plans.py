@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from smartbuild.config.schema import Site
     from smartbuild.model.device import Device
-    from smartbuild.profiles.planner import Plan, PlannedAction
+    from smartbuild.profiles.planner import Plan, PlannedAction, PointState
+    from smartbuild.profiles.recovery import RecoveryModel
     from smartbuild.profiles.schema import Profile
     from smartbuild.services.connections import Connections
 
@@ -28,6 +29,7 @@ class LivePlan:
     points_read: int
     profile: Profile | None = None
     path: str | None = None  # the profile file
+    states: list[PointState] = field(default_factory=list)  # what was read (a hub learns from it)
 
 
 def parse_at(text: str | None, timezone: str) -> dt.datetime:
@@ -56,8 +58,13 @@ async def live_plan(
     at: dt.datetime,
     zone_filter: list[str] | None,
     veto: Callable[[PlannedAction, Device], list[str]],
+    recovery: RecoveryModel | None = None,
 ) -> LivePlan:
-    """Read the points the profile needs in the zones it selects, then plan."""
+    """Read the points the profile needs in the zones it selects, then plan.
+
+    ``recovery`` is what a history of this site's readings taught (the hub keeps one); without
+    it optimal start uses its conservative default.
+    """
     from smartbuild.config.site import served_zones
     from smartbuild.profiles.planner import PointState, ZoneInfo, plan_profile, select_zones
 
@@ -105,11 +112,12 @@ async def live_plan(
         at=at,
         zone_filter=zone_filter or None,
         vetoes=lambda action: veto(action, devices[action.device]),
+        recovery=recovery,
     )
     notes = await overridden_notes(conns, devices, plan)
     if notes:
         plan = dataclasses.replace(plan, warnings=(*plan.warnings, *notes))
-    return LivePlan(plan, devices, errors, len(states), profile)
+    return LivePlan(plan, devices, errors, len(states), profile, states=states)
 
 
 async def overridden_notes(conns: Connections, devices: dict[str, Device], plan: Plan) -> list[str]:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from smartbuild.model.device import Device, Reading
     from smartbuild.model.events import Event
     from smartbuild.model.writes import WriteOutcome
+    from smartbuild.profiles.recovery import RecoveryModel
     from smartbuild.services.connections import Connections
     from smartbuild.services.discovery import DiscoveryResult
     from smartbuild.services.plans import LivePlan
@@ -332,8 +333,19 @@ class Session:
 
         return parse_at(text, self.site().site.timezone)
 
-    async def plan(self, ref: str, at: str | None = None, zones: Sequence[str] = ()) -> LivePlan:
-        """Read what a profile needs and plan it for a moment; writes nothing."""
+    async def plan(
+        self,
+        ref: str,
+        at: str | None = None,
+        zones: Sequence[str] = (),
+        *,
+        recovery: RecoveryModel | None = None,
+    ) -> LivePlan:
+        """Read what a profile needs and plan it for a moment; writes nothing.
+
+        ``recovery`` is what a history of readings taught about the zones' recoveries (the hub
+        keeps one); without it optimal start uses its conservative default.
+        """
         from smartbuild.services.plans import live_plan
 
         profile, path = self.load_profile(ref)
@@ -345,7 +357,7 @@ class Session:
             return [str(reason) for result in results for reason in (result or [])]
 
         live = await live_plan(site, self.devices(), self.conns, profile, self.moment(at),
-                               list(zones), veto)  # fmt: skip
+                               list(zones), veto, recovery)  # fmt: skip
         live.path = str(path)
         return live
 
