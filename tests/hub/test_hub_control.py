@@ -7,21 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from smartbuild.sim.launch import SimProcess, free_base
-from tests.hub.conftest import read_point, runs
+from tests.hub.conftest import DAY_NIGHT, read_point, runs
 
-WARM = """\
-profile: warm
-title: Warm by seven
-applies_to: {tags: [office]}
-modes:
-  day: {heating_setpoint: 21 °C}
-  night: {heating_setpoint: 16 °C}
-schedule:
-  weekly:
-    mon-sun: [{from: "07:00", to: "19:00", mode: day}]
-  default: night
-optimal_start: {max_lead: 3h}
-"""
+# the hub tests' day-night profile, with optimal start
+WARM = DAY_NIGHT.replace("profile: day-night", "profile: warm") + "optimal_start: {max_lead: 3h}\n"
 
 
 def test_optimal_start_runs_in_the_hub_and_the_zones_are_warm_at_seven(

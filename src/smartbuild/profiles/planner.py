@@ -330,6 +330,19 @@ def _action(
     return action
 
 
+def _keep_shed(point: PointState, goal: _RoleTarget, hold: dict[str, _RoleTarget]) -> _RoleTarget:
+    """Return the shed value a point already holds while shedding is held, else the goal."""
+    held = hold.get(point.role)
+    if (
+        held is not None
+        and held.value is not None
+        and point.current is not None
+        and abs(point.current - held.value) < _SAME
+    ):
+        return held  # keep the shed value until the meter drops below release
+    return goal
+
+
 def _served_label(served: Sequence[str]) -> str:
     """Return how a plan row names a shared device's zones: "z01, z02" or "z01 +7"."""
     return ", ".join(served) if len(served) <= 2 else f"{served[0]} +{len(served) - 1}"
@@ -512,14 +525,7 @@ def plan_profile(
             goal = zone_goals.get(point.role)
             if goal is None:
                 continue
-            held = hold.get(point.role)
-            if (
-                held is not None
-                and held.value is not None
-                and point.current is not None
-                and abs(point.current - held.value) < _SAME
-            ):
-                goal = held  # keep the shed value until the meter drops below release
+            goal = _keep_shed(point, goal, hold)
             actions.append(_action(zone.id, point, goal, deadbands[point.role], vetoes))
         present.update(shared_roles.get(zone.id, ()))
         missing = profile_roles - present
@@ -529,14 +535,7 @@ def plan_profile(
         goal = _shared_goal(point, served, goals, starts)
         if goal is None:
             continue
-        held = hold.get(point.role)
-        if (
-            held is not None
-            and held.value is not None
-            and point.current is not None
-            and abs(point.current - held.value) < _SAME
-        ):
-            goal = held
+        goal = _keep_shed(point, goal, hold)
         action = _action(_served_label(served), point, goal, deadbands[point.role], vetoes)
         actions.append(replace(action, serves=served))
     counts: dict[str, int] = {}
