@@ -173,7 +173,7 @@ def test_profiles_are_planned_for_the_moment(run, tmp_path):
     changes = [
         (a["point"], a["target"]) for a in plan["plan"]["actions"] if a["status"] == "change"
     ]
-    assert changes == [("cooling_setpoint", 24.0)]
+    assert changes == [("heating_setpoint", 20.5), ("cooling_setpoint", 23.5)]
     assert by_subject(doc)[("plan", "office-en16798-cat2")]["status"] == "pass"
     assert writes == 0
     (room,) = [r for r in doc["readings"] if r["point"] == "room_temperature"]

@@ -53,10 +53,11 @@ def test_demo_runs_the_main_job_and_reports_a_transcript(tmp_path: Path) -> None
     )
     assert fig["discover"]["already_there"] >= 13 + (3 if ble else 0) + 3 + (2 if bacnet else 0)
     assert fig["validate"]["ok"] is True
-    # office profile, Thursday 10:00 in January: heating setpoints to 20 °C, CO2 setpoints to 1220 ppm
+    # office profile, Thursday 10:00 in January: heating to 20.5 °C and cooling to 23.5 °C (from
+    # 21/24), CO2 setpoints to 1220 ppm on every sensor and on the AHU that serves every zone
     assert fig["plan"]["mode"].startswith("occupied")
-    # + the VAV box's heating setpoint (BACnet: written at priority 16, rolled back by relinquish)
-    assert fig["plan"]["changes"] == 4 + 4 + (1 if ble else 0) + (1 if bacnet else 0)
+    # + the VAV box's setpoints (BACnet: written at priority 16, rolled back by relinquish)
+    assert fig["plan"]["changes"] == 4 * 3 + 1 + (1 if ble else 0) + (2 if bacnet else 0)
     assert fig["apply"]["verified"] == fig["apply"]["writes"] == fig["plan"]["changes"]
     assert fig["verify"]["holding"] == fig["verify"]["checked"] == fig["plan"]["changes"]
     assert fig["journal"]["kinds"] == {
@@ -92,5 +93,5 @@ def test_demo_tells_the_story_on_a_terminal_free_run(tmp_path: Path) -> None:
                    "10/10 · Stop the simulator"):  # fmt: skip
         assert header in text
     assert "demo complete: 10/10 steps" in text
-    writes = 4 + (1 if importlib.util.find_spec("bacpypes3") else 0)  # + the VAV box
+    writes = 2 * 3 + 1 + (2 if importlib.util.find_spec("bacpypes3") else 0)  # AHU, VAV box
     assert f"{writes}/{writes} writes verified by read-back" in text

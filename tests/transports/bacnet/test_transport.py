@@ -245,7 +245,7 @@ def test_profile_plan_and_apply_say_overridden_by_priority(run, plant):
     assert result.exit_code == 4, result.output
     outcomes = {o["point"]: o for o in json.loads(result.stdout)["outcomes"] if o["device"] == VAV}
     assert outcomes["heating_setpoint"]["status"] == "overridden"
-    assert rig.slots(vav, "heating-setpoint") == {8: 18.0, 16: 20.0}
+    assert rig.slots(vav, "heating-setpoint") == {8: 18.0, 16: 20.5}
 
 
 def test_broadcast_who_is_on_one_interface_with_instance_limits(run, rig, tmp_path):
