@@ -136,9 +136,14 @@ class Entry:
         return self._part("plain")
 
 
+def enabled() -> bool:
+    """Return False when SMARTBUILD_NO_CACHE bypasses the cache for this process."""
+    return not os.environ.get("SMARTBUILD_NO_CACHE")
+
+
 def load_entry(home: Path, site_path: Path) -> Entry | None:
     """Return the cache entry of a site when every input is unchanged, else None."""
-    if os.environ.get("SMARTBUILD_NO_CACHE"):
+    if not enabled():
         return None
     import pickle
 
@@ -170,7 +175,7 @@ def store(
     ``plain`` is left out when it cannot be pickled (a plugin's transport class that cannot be
     imported by name): reads then take the validated site.
     """
-    if os.environ.get("SMARTBUILD_NO_CACHE"):
+    if not enabled():
         return
     import pickle
 

@@ -192,7 +192,7 @@ class Session:
             used = {s.template: registry.template(s.template) for s in loaded.site.devices.values()}
         for warning in registry.warnings:
             self.warn(warning)
-        if complete:
+        if complete and cache.enabled():
             base = loaded.path.parent
             local = [([base / p for p in loaded.site.templates], "site", str(loaded.path))]
             payload = {"site": loaded, "templates": used, "warnings": list(registry.warnings),
