@@ -92,6 +92,7 @@ class Output:
                 no_color=self._no_color(),
                 highlight=False,
                 soft_wrap=False,
+                emoji=False,  # ":fire:" in device text stays text (and rich's emoji table unloaded)
             )
         return self._out
 
@@ -106,6 +107,7 @@ class Output:
                 no_color=self._no_color(),
                 highlight=False,
                 stderr=self.stderr is None,
+                emoji=False,
             )
         return self._err
 

@@ -168,3 +168,12 @@ def test_read_through_the_cli_process_cached_and_uncached(site, isolated_home):
         inodes.append(_entry(isolated_home, site).stat().st_ino)
     assert outputs[0] == outputs[1] == [("position", 42)]
     assert inodes[0] == inodes[1]  # the second process used the entry (a miss replaces it)
+
+
+def test_an_unpicklable_plain_view_still_caches_the_site(tmp_path):
+    home, site_path = tmp_path / "home", tmp_path / "site.yaml"
+    cache.store(home, site_path, {}, {"site": 1}, plain=lambda: "a lambda cannot be pickled")
+    entry = cache.load_entry(home, site_path)
+    assert entry is not None
+    assert entry.site() == {"site": 1}
+    assert entry.plain() is None  # reads take the validated site

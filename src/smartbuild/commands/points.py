@@ -157,14 +157,13 @@ def read(
     if device is None and not zones:
         raise UsageError("name a DEVICE (or --zone Z)", hint="`smartbuild devices` lists them")
     ids = [device] if device else []
-    known = app.session.devices()
-    if (
-        device in known
-        and points
-        and all(p in known and p not in known[device].template.points for p in points)
-    ):
-        ids, points = [device, *points], ()  # `read DEV1 DEV2`: several devices, like watch
-    chosen = app.session.select(ids, zones)
+    # plain=True: on a warm config cache the devices come as plain data (no schema is imported)
+    session = app.session
+    if device and points and set(points) <= set(session.device_ids()):
+        (first,) = session.select([device], plain=True)
+        if not any(p in first.template.points for p in points):
+            ids, points = [device, *points], ()  # `read DEV1 DEV2`: several devices, like watch
+    chosen = session.select(ids, zones, plain=True)
     requests = [(d, _points_of(d, points if ids and points else (), show_all)) for d in chosen]
     for d, names in requests:
         for name in names:

@@ -10,6 +10,11 @@ granularity is never missed. A missing, corrupt, foreign or unwritable cache onl
 every failure falls back to loading and validating the files. ``SMARTBUILD_NO_CACHE=1`` bypasses
 it; the entries live in ``$SMARTBUILD_HOME/cache/site-*.pickle`` (mode 0600: they hold the values
 of ``!secret``s, like the secrets file itself) and deleting them is always safe.
+
+An entry holds two payloads, each pickled on its own: the validated site (pydantic models) and,
+when every part of it has one, a plain-data view of what reading devices needs (config/plain.py
+and each family's ``plain_template``). ``load_entry`` checks the key and the files, and unpickles
+neither; a command takes the part it needs, so `read DEVICE` never imports the schemas.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 PREFIX = "site-"
 
 
@@ -103,9 +108,42 @@ def _fresh(record: dict[str, dict[str, str | None]]) -> bool:
     return True
 
 
-def load(home: Path, site_path: Path) -> dict[str, Any] | None:
-    """Return the cached payload of a site when every input is unchanged, else None."""
-    if os.environ.get("SMARTBUILD_NO_CACHE"):
+class Entry:
+    """A fresh cache entry: its payloads, unpickled on first use (None when that fails)."""
+
+    def __init__(self, site: bytes, plain: bytes | None) -> None:
+        self._parts: dict[str, bytes | None] = {"site": site, "plain": plain}
+        self._done: dict[str, Any] = {}
+
+    def _part(self, name: str) -> Any:
+        if name not in self._done:
+            import pickle
+
+            data = self._parts[name]
+            try:
+                self._done[name] = None if data is None else pickle.loads(data)
+            except Exception:  # unloadable (a class renamed since): load the files instead
+                self._done[name] = None
+        return self._done[name]
+
+    def site(self) -> dict[str, Any] | None:
+        """Return the validated site's payload (imports the schemas), or None."""
+        payload: dict[str, Any] | None = self._part("site")
+        return payload
+
+    def plain(self) -> Any:
+        """Return the plain-data payload (no pydantic), or None when the entry has none."""
+        return self._part("plain")
+
+
+def enabled() -> bool:
+    """Return False when SMARTBUILD_NO_CACHE bypasses the cache for this process."""
+    return not os.environ.get("SMARTBUILD_NO_CACHE")
+
+
+def load_entry(home: Path, site_path: Path) -> Entry | None:
+    """Return the cache entry of a site when every input is unchanged, else None."""
+    if not enabled():
         return None
     import pickle
 
@@ -114,24 +152,42 @@ def load(home: Path, site_path: Path) -> dict[str, Any] | None:
             entry = pickle.load(handle)
         if entry["key"] != static_key(site_path) or not _fresh(entry["record"]):
             return None
-        payload: dict[str, Any] = entry["payload"]
-        return payload
+        return Entry(entry["site"], entry["plain"])
     except Exception:  # missing, corrupt, from another version: load the files instead
         return None
 
 
+def load(home: Path, site_path: Path) -> dict[str, Any] | None:
+    """Return the cached validated site's payload when every input is unchanged, else None."""
+    entry = load_entry(home, site_path)
+    return None if entry is None else entry.site()
+
+
 def store(
-    home: Path, site_path: Path, record: dict[str, dict[str, str | None]], payload: Any
+    home: Path,
+    site_path: Path,
+    record: dict[str, dict[str, str | None]],
+    payload: Any,
+    plain: Any = None,
 ) -> None:
-    """Write a cache entry; any failure (read-only home, full disk) only costs speed next time."""
-    if os.environ.get("SMARTBUILD_NO_CACHE"):
+    """Write a cache entry; any failure (read-only home, full disk) only costs speed next time.
+
+    ``plain`` is left out when it cannot be pickled (a plugin's transport class that cannot be
+    imported by name): reads then take the validated site.
+    """
+    if not enabled():
         return
     import pickle
 
     path = cache_file(home, site_path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        entry = {"key": static_key(site_path), "record": record, "payload": payload}
+        site = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            light = None if plain is None else pickle.dumps(plain, pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            light = None
+        entry = {"key": static_key(site_path), "record": record, "site": site, "plain": light}
         data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smartbuild.config.secret import SecretText
+from smartbuild.config.fields import SecretText
 
 SCHEMES = ("mqtt", "mqtts")
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from smartbuild.config.fields import SecretText
 from smartbuild.config.mqtt import MqttSpec
-from smartbuild.config.secret import SecretText
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
 # A number that must be a real number: NaN compares False with every bound and inf passes any

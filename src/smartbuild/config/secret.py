@@ -2,16 +2,18 @@
 
 A Secret is deliberately not a ``str``: string operations (joining, concatenation, rich rendering,
 JSON encoding of a str subclass) would expose the text, so they fail or mask instead. Only the
-fields that declare ``SecretText`` accept one; the transport that needs the value calls
-``reveal()`` at the moment it connects.
+fields that declare ``SecretText`` (config/fields.py) accept one; the transport that needs the
+value calls ``reveal()`` at the moment it connects. This module imports no pydantic: a site read
+from the config cache holds Secrets, and reading a device must not load the schemas.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, WithJsonSchema
-from pydantic_core import CoreSchema, core_schema
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+    from pydantic_core import CoreSchema
 
 MASK = "***"
 
@@ -54,6 +56,8 @@ class Secret:
         cls, source: type[Any], handler: GetCoreSchemaHandler
     ) -> CoreSchema:
         """Accept Secret instances as they are; serialise them as the mask."""
+        from pydantic_core import core_schema
+
         return core_schema.is_instance_schema(
             cls, serialization=core_schema.plain_serializer_function_ser_schema(lambda _: MASK)
         )
@@ -75,7 +79,3 @@ def reveal_text(value: str | Secret) -> str:
     """Return the text of a field that may hold a secret (``SecretText``)."""
     plain = reveal(value)
     return plain if isinstance(plain, str) else str(plain)
-
-
-# A text field that may also be given as ``!secret name`` (addresses with credentials, tokens).
-SecretText = Annotated[str | Secret, WithJsonSchema({"type": "string"})]

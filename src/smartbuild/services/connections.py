@@ -8,28 +8,32 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from smartbuild.model.device import Device, Reading
-    from smartbuild.services.registry import Registry
+    from smartbuild.services.registry import Entry
     from smartbuild.transports.base import Transport
 
 
 class Connections:
-    """One transport instance per transport name (an async context that closes them all)."""
+    """One transport instance per transport name (an async context that closes them all).
 
-    def __init__(self, registry: Registry, warn: Callable[[str], None]) -> None:
-        self.registry = registry
+    ``entry`` returns a transport's registry entry (class and provenance) by name, or raises a
+    UsageError for one that is not loaded (``Registry.transport_entry``).
+    """
+
+    def __init__(self, entry: Callable[[str], Entry], warn: Callable[[str], None]) -> None:
+        self.entry = entry
         self.warn = warn
         self._transports: dict[str, Transport] = {}
 
     def transport(self, name: str) -> Transport:
         """Return the transport instance for a name, creating it on first use."""
         if name not in self._transports:
-            cls = self.registry.transport_class(name)
+            cls: type[Transport] = self.entry(name).value
             self._transports[name] = cls(warn=self.warn)
         return self._transports[name]
 
     def provenance(self, name: str) -> tuple[str, str]:
         """Return (plugin, version) of the plugin that provides a transport."""
-        entry = self.registry.transports[name]
+        entry = self.entry(name)
         return entry.plugin, entry.version
 
     async def read(self, device: Device, points: Sequence[str]) -> list[Reading]:

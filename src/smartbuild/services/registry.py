@@ -49,8 +49,8 @@ class Registry:
             return
         table[entry.name] = entry
 
-    def transport_class(self, name: str) -> type[Transport]:
-        """Return a registered transport class by name or raise a helpful error."""
+    def transport_entry(self, name: str) -> Entry:
+        """Return a registered transport (class and provenance) by name or raise a helpful error."""
         from smartbuild.errors import UsageError
         from smartbuild.suggest import did_you_mean
 
@@ -60,7 +60,11 @@ class Registry:
                 f"no transport {name!r} is loaded.{did_you_mean(name, self.transports)}",
                 hint="`smartbuild plugins` shows what is loaded",
             )
-        cls: type[Transport] = entry.value
+        return entry
+
+    def transport_class(self, name: str) -> type[Transport]:
+        """Return a registered transport class by name or raise a helpful error."""
+        cls: type[Transport] = self.transport_entry(name).value
         return cls
 
     @property

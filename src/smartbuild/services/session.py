@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from smartbuild.errors import SafetyRefusal, UsageError
 
 if TYPE_CHECKING:
+    from smartbuild.config.cache import Entry as CacheEntry
     from smartbuild.config.site import LoadedSite
     from smartbuild.journal import Journal
     from smartbuild.model.device import Device, Reading
@@ -26,13 +27,15 @@ if TYPE_CHECKING:
     from smartbuild.profiles.recovery import RecoveryModel
     from smartbuild.services.connections import Connections
     from smartbuild.services.discovery import DiscoveryResult
+    from smartbuild.services.plainsite import PlainSite
     from smartbuild.services.plans import LivePlan
     from smartbuild.services.plugins import SmartbuildPluginManager
-    from smartbuild.services.registry import Registry
+    from smartbuild.services.registry import Entry, Registry
     from smartbuild.transports.base import DiscoverOptions
 
 Confirm = Callable[[str], bool]  # asked before writing; False refuses (nothing written)
 Observer = Callable[["Event"], None]
+_UNSET: Any = object()  # not looked up yet (None is "looked up: there is none")
 
 
 @dataclass
@@ -85,6 +88,9 @@ class Session:
         self._devices: dict[str, Device] | None = None
         self._used: dict[str, Any] | None = None  # the site's templates, from the config cache
         self._site_templates: list[tuple[list[Path], str, str]] = []
+        self._entry: CacheEntry | None = _UNSET  # the config cache entry, when it is fresh
+        self._plain: PlainSite | None = _UNSET  # its plain view, for reads
+        self._warned = False  # the cached registry warnings were said
         self._journal: Journal | None = None
         self._conns: Connections | None = None
 
@@ -129,19 +135,48 @@ class Session:
         with the templates its devices use; anything else is loaded and validated in full.
         """
         if self._site is None:
-            from smartbuild.config import cache
-
-            hit = cache.load(self.home, self.site_path)
+            entry = self._cache_entry()
+            hit = entry.site() if entry is not None else None
             if hit is not None:
                 self._site, self._used = hit["site"], hit["templates"]
                 self._site_templates = hit["site_templates"]
                 if self._registry is not None:
                     self._registry.deferred.extend(self._site_templates)
-                for warning in hit["warnings"]:
-                    self.warn(warning)
+                self._say(hit["warnings"])
                 return self._site
             self._site = self._load_site()
         return self._site
+
+    def _cache_entry(self) -> CacheEntry | None:
+        """Return the site's config cache entry when nothing it was built from changed."""
+        if self._entry is _UNSET:
+            from smartbuild.config import cache
+
+            self._entry = cache.load_entry(self.home, self.site_path)
+        return self._entry
+
+    def _say(self, warnings: Sequence[str]) -> None:
+        """Say the registry warnings of a cached site once per session."""
+        if not self._warned:
+            self._warned = True
+            for warning in warnings:
+                self.warn(warning)
+
+    def plain_site(self) -> PlainSite | None:
+        """Return the site's plain-data devices from the config cache (services/plainsite.py).
+
+        None when the cache has none (first run, changed files, SMARTBUILD_NO_CACHE) or the
+        validated site is loaded already: use ``devices()`` then. Reading through it imports no
+        schema; it serves reads only.
+        """
+        if self._plain is _UNSET:
+            self._plain = None
+            entry = self._cache_entry() if self._site is None else None
+            if entry is not None:
+                self._plain = entry.plain()
+                if self._plain is not None:
+                    self._say(self._plain.warnings)
+        return self._plain
 
     def _load_site(self) -> LoadedSite:
         from smartbuild.config import cache
@@ -158,12 +193,15 @@ class Session:
             used = {s.template: registry.template(s.template) for s in loaded.site.devices.values()}
         for warning in registry.warnings:
             self.warn(warning)
-        if complete:
+        if complete and cache.enabled():
             base = loaded.path.parent
             local = [([base / p for p in loaded.site.templates], "site", str(loaded.path))]
             payload = {"site": loaded, "templates": used, "warnings": list(registry.warnings),
                        "site_templates": local if loaded.site.templates else []}  # fmt: skip
-            cache.store(self.home, self.site_path, record, payload)
+            from smartbuild.services.plainsite import plain_site
+
+            plain = plain_site(loaded.site, registry, used, registry.warnings)
+            cache.store(self.home, self.site_path, record, payload, plain)
         return loaded
 
     @property
@@ -183,6 +221,8 @@ class Session:
         self._devices = None
         self._used = None
         self._site_templates = []
+        self._entry = self._plain = _UNSET
+        self._warned = False
 
     @property
     def conns(self) -> Connections:
@@ -190,8 +230,15 @@ class Session:
         if self._conns is None:
             from smartbuild.services.connections import Connections
 
-            self._conns = Connections(self.registry, self.warn)
+            self._conns = Connections(self._transport_entry, self.warn)
         return self._conns
+
+    def _transport_entry(self, name: str) -> Entry:
+        """Return a transport's class and provenance: from the plain site, else the registry."""
+        plain = self._plain if self._plain is not _UNSET else None
+        if plain is not None and name in plain.transports:
+            return plain.transports[name]
+        return self.registry.transport_entry(name)
 
     async def aclose(self) -> None:
         """Close every transport (connections, buses); the session can be used again after."""
@@ -241,29 +288,27 @@ class Session:
             }
         return dict(self._devices)
 
-    def select(self, ids: Sequence[str] = (), zones: Sequence[str] = ()) -> list[Device]:
-        """Return the devices named, or those in the zones given, or all of them."""
-        from smartbuild.suggest import did_you_mean
+    def device_ids(self) -> list[str]:
+        """Return the ids of the enabled devices (from the plain site when the cache has one)."""
+        plain = self.plain_site()
+        return list(plain.members if plain is not None else self.devices())
 
+    def select(
+        self, ids: Sequence[str] = (), zones: Sequence[str] = (), *, plain: bool = False
+    ) -> list[Device]:
+        """Return the devices named, or those in the zones given, or all of them.
+
+        ``plain=True`` (reads only): take them from the plain site when it holds every device
+        chosen (see ``plain_site``); same choice, same errors.
+        """
+        view = self.plain_site() if plain else None
+        if view is not None:
+            chosen = choose(ids, zones, view.members, view.zones)
+            if all(dev_id in view.devices for dev_id in chosen):
+                return [view.devices[dev_id] for dev_id in chosen]
         devices = self.devices()
-        site = self.site().site
-        for zone in zones:
-            if zone not in site.zones:
-                raise UsageError(f"unknown zone {zone!r}.{did_you_mean(zone, site.zones)}")
-        chosen: list[Device] = []
-        for dev_id in ids:
-            if dev_id not in devices:
-                raise UsageError(
-                    f"unknown device {dev_id!r}.{did_you_mean(dev_id, devices)}",
-                    hint="`smartbuild devices` lists the devices of the site",
-                )
-            if devices[dev_id] not in chosen:
-                chosen.append(devices[dev_id])
-        if zones:
-            chosen.extend(d for d in devices.values() if d.spec.zone in zones and d not in chosen)
-        if not ids and not zones:
-            chosen = list(devices.values())
-        return chosen
+        members = {dev_id: device.spec.zone for dev_id, device in devices.items()}
+        return [devices[dev_id] for dev_id in choose(ids, zones, members, self.site().site.zones)]
 
     # ---- operations ----------------------------------------------------------------------------
     def plan_discovery(self, flags: Mapping[str, Mapping[str, Any]]) -> dict[str, DiscoverOptions]:
@@ -598,3 +643,31 @@ def run_status(outcomes: Sequence[WriteOutcome]) -> str:
     if not any(o.status.ok for o in outcomes):
         return "failed"
     return "partial"
+
+
+def choose(
+    ids: Sequence[str],
+    zones: Sequence[str],
+    members: Mapping[str, str | None],
+    known_zones: Collection[str],
+) -> list[str]:
+    """Return the device ids named, then those in the zones given, or all (``members``: zones)."""
+    from smartbuild.suggest import did_you_mean
+
+    for zone in zones:
+        if zone not in known_zones:
+            raise UsageError(f"unknown zone {zone!r}.{did_you_mean(zone, known_zones)}")
+    chosen: list[str] = []
+    for dev_id in ids:
+        if dev_id not in members:
+            raise UsageError(
+                f"unknown device {dev_id!r}.{did_you_mean(dev_id, members)}",
+                hint="`smartbuild devices` lists the devices of the site",
+            )
+        if dev_id not in chosen:
+            chosen.append(dev_id)
+    if zones:
+        chosen.extend(d for d, zone in members.items() if zone in zones and d not in chosen)
+    if not ids and not zones:
+        chosen = list(members)
+    return chosen

@@ -35,6 +35,17 @@ class TransportFamily:
     identity_fields: ClassVar[tuple[str, ...]] = ()  # candidate identity keys shown to people
 
     @classmethod
+    def plain_template(cls, template: Template) -> Any:
+        """Return a copy of a validated template as plain data (no pydantic), or None.
+
+        The config cache stores it, and `read DEVICE` on a warm cache reads through it without
+        importing the schemas: it needs every attribute and method the family's transports use
+        to read (the Modbus family's is in transports/modbus/plain.py). None (the default): the
+        family's devices are read through the validated templates.
+        """
+        return None
+
+    @classmethod
     def rules(cls, template: Template) -> Any:
         """Return the template's identify rules of this family (``identify.<name>``), or None."""
         return getattr(template.identify, cls.name, None) if template.identify else None
@@ -59,6 +70,22 @@ class TransportFamily:
     async def doctor(cls, context: DoctorContext) -> list[Check]:
         """Return checks of what the family needs from this host (buses, ports, permissions)."""
         return []
+
+
+class LazySchema:
+    """A family's ``template_schema`` imported on first use (``LazySchema(module, class name)``).
+
+    A transport module then need not import its pydantic schema to read a device.
+    """
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __get__(self, instance: object, owner: type | None = None) -> type[Template]:
+        import importlib
+
+        schema: type[Template] = getattr(importlib.import_module(self.module), self.name)
+        return schema
 
 
 @dataclass(frozen=True)

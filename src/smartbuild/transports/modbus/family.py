@@ -7,8 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from smartbuild.transports.base import DiscoverOptions, OptionSpec, TransportFamily, option
-from smartbuild.transports.modbus.schema import ModbusTemplate
+from smartbuild.transports.base import (
+    DiscoverOptions,
+    LazySchema,
+    OptionSpec,
+    TransportFamily,
+    option,
+)
 
 if TYPE_CHECKING:
     from smartbuild.config.schema import Template
@@ -66,7 +71,8 @@ class ModbusFamily(TransportFamily):
     """Modbus TCP and RTU devices described by register maps."""
 
     name = "modbus"
-    template_schema = ModbusTemplate
+    # imported on first use: reading through a cached site needs no schema (plain.py)
+    template_schema = LazySchema("smartbuild.transports.modbus.schema", "ModbusTemplate")
     identity_fields = ("vendor_name", "product_code", "revision")
 
     @classmethod
@@ -80,8 +86,17 @@ class ModbusFamily(TransportFamily):
     @classmethod
     def describe_point(cls, template: Template, point: Any) -> tuple[str, str]:
         """Return the table and on-wire PDU address, and the register type."""
+        from smartbuild.transports.modbus.schema import ModbusTemplate
+
         assert isinstance(template, ModbusTemplate)
         return f"{point.table} {template.pdu_address(point)}", point.type
+
+    @classmethod
+    def plain_template(cls, template: Template) -> Any:
+        """Return a plain copy of a validated template for the config cache (plain.py)."""
+        from smartbuild.transports.modbus.plain import plain_template
+
+        return plain_template(template)
 
     @classmethod
     def describe(cls, candidate: Candidate) -> str:
@@ -99,9 +114,6 @@ class ModbusFamily(TransportFamily):
         from smartbuild.transports.modbus.doctor import doctor
 
         return await doctor(context)
-
-
-ModbusTemplate.family = ModbusFamily
 
 
 def parse_units(text: str) -> list[int]:

@@ -6,9 +6,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from smartbuild.config.schema import Closed, Defaults, PointSpec, Template, ValueKind, check_regex
-from smartbuild.transports.modbus import codec
+from smartbuild.config.schema import Closed, Defaults, PointSpec, Template, check_regex
 from smartbuild.transports.modbus.codec import modicon_address, pdu_address
+from smartbuild.transports.modbus.plain import (
+    INTEGER_TYPES,
+    REGISTERS,
+    ModbusPointLogic,
+    ModbusTemplateLogic,
+)
 
 Table = Literal["holding", "input", "coil", "discrete"]
 DataType = Literal[
@@ -16,10 +21,7 @@ DataType = Literal[
 ]
 WordOrder = Literal["ABCD", "CDAB", "BADC", "DCBA"]
 
-# registers per fixed-size type, from the codec's table; a bits point is one register of flags
-REGISTERS: dict[str, int] = {t.lower(): n for t, n in codec.REGISTERS.items() if n}
-REGISTERS["bits"] = 1
-INTEGER_TYPES = frozenset({"int16", "uint16", "int32", "uint32", "int64", "uint64"})
+__all__ = ["INTEGER_TYPES", "REGISTERS", "ModbusPoint", "ModbusTemplate"]
 
 
 class ProbeRule(Closed):
@@ -65,8 +67,8 @@ class ModbusDefaults(Defaults):
     max_read_registers: int = Field(125, ge=1, le=125)
 
 
-class ModbusPoint(PointSpec):
-    """A register or coil: table, address, type and word order."""
+class ModbusPoint(ModbusPointLogic, PointSpec):
+    """A register or coil: table, address, type and word order (behaviour: plain.py)."""
 
     table: Table | None = None
     address: int | None = Field(None, ge=0, le=465_535)
@@ -76,43 +78,8 @@ class ModbusPoint(PointSpec):
     word_order: WordOrder | None = None
     sf: str | None = None  # SunSpec: value x 10^(this other point's value)
 
-    def register_count(self) -> int:
-        """Return how many registers (or bits) the point occupies."""
-        if self.table in ("coil", "discrete"):
-            return 1
-        if self.type == "string":
-            return self.length or 1
-        return REGISTERS[self.type]
 
-    def value_kind(self) -> ValueKind:
-        """Return what the device holds: coils and flag bits are switches."""
-        if self.table in ("coil", "discrete") or self.type == "bits" or self.bit is not None:
-            return "bool"
-        if self.type == "string":
-            return "text"
-        if self.type in INTEGER_TYPES and self.sf is None:
-            return "integer"
-        return "number"
-
-    def unencodable(self, value: float) -> str | None:
-        """Return why a value does not fit the register type (raw = (value - offset) / scale)."""
-        raw = (value - self.offset) / self.scale
-        if self.type in INTEGER_TYPES and self.sf is None:
-            low, high = codec.INT_RANGES[self.type.upper()]
-            if not low <= round(raw) <= high:
-                return f"{value:g} does not fit a {self.type} register (raw {low}..{high})"
-        if self.type == "float32" and abs(raw) > 3.4028234663852886e38:
-            return f"{value:g} does not fit a float32 register"
-        return None
-
-    def step(self) -> float | None:
-        """Return one raw step in engineering units; None for floats and SunSpec-scaled points."""
-        if self.value_kind() == "integer":
-            return abs(self.scale)
-        return None
-
-
-class ModbusTemplate(Template):
+class ModbusTemplate(ModbusTemplateLogic, Template):
     """A Modbus TCP/RTU device template."""
 
     transport: Literal["modbus"]
@@ -155,16 +122,7 @@ class ModbusTemplate(Template):
         problems.extend(_overlaps(points))
         return problems
 
-    def pdu_address(self, point: ModbusPoint) -> int:
-        """Return the on-wire PDU address of a point."""
-        assert point.address is not None
-        return pdu_address(point.address, self.defaults.address_base)
-
-    def word_order(self, point: ModbusPoint) -> str:
-        """Return the word order of a point (its own or the template default)."""
-        return point.word_order or self.defaults.word_order
-
-    family: ClassVar[Any] = None  # set by smartbuild.transports.modbus.family
+    family: ClassVar[Any] = None  # set below: the family serves templates of this class
 
 
 def _overlaps(points: dict[str, ModbusPoint]) -> list[str]:
@@ -199,3 +157,8 @@ def _modicon_problem(address: int, table: str) -> str | None:
     if implied != table:
         return f"Modicon address {address} is in the {implied} table, not {table!r}; fix 'table' or the address"
     return None
+
+
+from smartbuild.transports.modbus.family import ModbusFamily  # noqa: E402  (family needs no schema)
+
+ModbusTemplate.family = ModbusFamily
