@@ -37,6 +37,7 @@ class PlainDevice:
     address: str | Secret
     unit: int | None
     zone: str | None
+    serves: list[str]
     title: str | None
     enabled: bool
     timeout: float | None
@@ -59,4 +60,5 @@ def plain_device(spec: DeviceSpec) -> PlainDevice:
     if spec.serial is not None:
         values["serial"] = PlainSerial(**_values(PlainSerial, spec.serial))
     values["identity"] = dict(spec.identity)
+    values["serves"] = list(spec.serves)
     return PlainDevice(**values)
