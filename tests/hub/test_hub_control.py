@@ -45,6 +45,10 @@ def test_optimal_start_runs_in_the_hub_and_the_zones_are_warm_at_seven(
         hub.status(lambda s: s["clock"]["now"] >= "2026-01-15T07:10", timeout=60)
         for zone in ("z01", "z02"):
             assert read_point(run, site, f"th-{zone}", "room_temperature") >= 20.5
+        shown = run("--home", str(home), "hub", "status")
+        assert shown.exit_code == 0, shown.output
+        assert "control of warm: " in shown.stdout and "shedding inactive" in shown.stdout
+        assert "optimal starts: z01 0" in shown.stdout  # a start before 07:00
         assert hub.stop() == 0
         commands = [r["command"] for r in runs(home)]
         assert commands[0] == "hub schedule warm: start: slot night (default)"

@@ -188,6 +188,19 @@ def _print_status(app: App, data: dict[str, Any]) -> None:
     if not data["schedules"]:
         out.print("  no schedules (the site has no hub: block)")
     out.print(f"  transitions applied: {data['transitions']}")
+    for c in data.get("control", []):
+        learn = c["learning"]
+        starts = ", ".join(f"{z} {t[11:16]}" for z, t in list(c["starts"].items())[:6])
+        peak = learn["quiet_peak_kw"]
+        out.print(
+            f"  control of {escape(c['profile'])}: {c['plans']} plans, shedding {c['shedding']}; "
+            f"learned {learn['zones_learned_count']} zone(s) from {learn['recoveries']} "
+            f"recoveries" + (f", peak without recoveries {peak:g} kW" if peak is not None else "")
+        )
+        if starts:
+            out.print(f"    optimal starts: {escape(starts)}")
+        if learn["problem"]:
+            out.warn(escape(learn["problem"]))
     for o in data["overrides"]:
         out.print(f"  override {o['run']} ({escape(o['command'])}): {o['points']} point(s), "
                   f"{_ago(o['remaining_s'])} left")  # fmt: skip
