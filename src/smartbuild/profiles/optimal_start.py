@@ -39,6 +39,9 @@ _SAME = 0.05
 START_WINDOW_S = 300.0
 # Of its recovery power, what a recovered zone draws to hold its setpoint (its mass still cold).
 HOLD_SHARE = 0.8
+# A zone that reached the coming targets holds them when occupancy is at most this far ahead;
+# earlier it coasts in setback until its lead comes again.
+HOLD_REACHED_S = 3600.0
 BIN_S = 300.0  # staggering plans the site's power ahead in 5-minute bins
 MAX_LEAD_BINS = 12 * 3600 / BIN_S
 
@@ -163,10 +166,14 @@ def plan_starts(
     leads: dict[str, tuple[float, float, str | None, float, str]] = {}
     for zone in zones:
         leads[zone.id] = _lead(zone.id, temps.get(zone.id), targets, outdoor, model, spec)
+    # a zone holding the coming targets has started, and stays started (no flip-flop) while it
+    # recovers or once it is near occupancy; one that is there already long before (a warm
+    # zone at a setpoint that happens to be the target) lets go and coasts until its lead comes
     started = {
         z.id
         for z in zones
         if any(abs(held.get(z.id, {}).get(r, 1e9) - v) < _SAME for r, v in targets.items())
+        and (leads[z.id][2] is not None or ahead <= HOLD_REACHED_S)
     }
     offsets = {z: max(ahead - lead, 0.0) for z, (lead, *_rest) in leads.items()}
     stagger_note: dict[str, str] = {}
