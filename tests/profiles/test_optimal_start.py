@@ -92,15 +92,16 @@ def test_without_history_the_default_rate_is_conservative_and_capped() -> None:
 
 
 def test_a_zone_already_at_the_targets_long_before_occupancy_coasts_in_setback() -> None:
-    p = profile("optimal_start: {max_lead: 3h}\n")
-    # 04:30: warm and holding what the coming mode will aim for (20.5 °C): it lets go and coasts
-    early = plan(p, "04:30", {"a": 20.4}, setpoint=20.5)
+    p = profile("optimal_start: {max_lead: 6h}\n")
+    # from 16 °C the default 1 K/h needs 4 h + 10 min margin: a recovery would start at 02:50
+    # 01:30: warm and holding what the coming mode aims for (20.5 °C): it lets go and coasts
+    early = plan(p, "01:30", {"a": 20.4}, setpoint=20.5)
     assert (heating(early, "a").status, heating(early, "a").target) == ("change", 16.0)
-    # 06:15, after its recovery: it holds the targets, no setback for the last 45 minutes
-    late = plan(p, "06:15", {"a": 20.4}, setpoint=20.5)
+    # 03:30: a recovery from setback would be under way: it keeps the targets (no flip-flop)
+    late = plan(p, "03:30", {"a": 20.4}, setpoint=20.5)
     assert (heating(late, "a").status, heating(late, "a").target) == ("skip-unchanged", 20.5)
     # still recovering: started stays started, whenever that is
-    cold = plan(p, "04:30", {"a": 17.0}, setpoint=20.5)
+    cold = plan(p, "01:30", {"a": 17.0}, setpoint=20.5)
     assert (heating(cold, "a").status, heating(cold, "a").target) == ("skip-unchanged", 20.5)
 
 

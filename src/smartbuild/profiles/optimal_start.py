@@ -39,8 +39,8 @@ _SAME = 0.05
 START_WINDOW_S = 300.0
 # Of its recovery power, what a recovered zone draws to hold its setpoint (its mass still cold).
 HOLD_SHARE = 0.8
-# A zone that reached the coming targets holds them when occupancy is at most this far ahead;
-# earlier it coasts in setback until its lead comes again.
+# A zone that reached the coming targets holds them at least this close to occupancy (and
+# whenever a recovery from setback would have begun by now); earlier it coasts in setback.
 HOLD_REACHED_S = 3600.0
 BIN_S = 300.0  # staggering plans the site's power ahead in 5-minute bins
 MAX_LEAD_BINS = 12 * 3600 / BIN_S
@@ -143,7 +143,8 @@ def plan_starts(
     if spec.modes is not None and upcoming.mode not in spec.modes:
         return {}
     targets = _targets(profile, upcoming.mode, band)
-    if not _is_recovery(_targets(profile, current, band), targets):
+    setback = _targets(profile, current, band)
+    if not _is_recovery(setback, targets):
         return {}
     # recovery aims REACHED_K past the mode's setpoint: a thermostat's proportional band stops
     # giving full output that far before its setpoint, so the zone is *at* the target in time
@@ -167,14 +168,18 @@ def plan_starts(
     for zone in zones:
         leads[zone.id] = _lead(zone.id, temps.get(zone.id), targets, outdoor, model, spec)
     # a zone holding the coming targets has started, and stays started (no flip-flop) while it
-    # recovers or once it is near occupancy; one that is there already long before (a warm
-    # zone at a setpoint that happens to be the target) lets go and coasts until its lead comes
-    started = {
-        z.id
-        for z in zones
-        if any(abs(held.get(z.id, {}).get(r, 1e9) - v) < _SAME for r, v in targets.items())
-        and (leads[z.id][2] is not None or ahead <= HOLD_REACHED_S)
-    }
+    # recovers, or once a recovery from the setback setpoint would have had to begin; one that
+    # holds them long before that (a warm zone at a setpoint that happens to be the target)
+    # lets go and coasts in setback until its lead comes
+    heat = RECOVERY_ROLES[0]
+    base = setback.get(heat) if heat in targets else setback.get(RECOVERY_ROLES[1])
+    started = set()
+    for z in zones:
+        if not any(abs(held.get(z.id, {}).get(r, 1e9) - v) < _SAME for r, v in targets.items()):
+            continue
+        full = _lead(z.id, base, targets, outdoor, model, spec)[0] if base is not None else 0.0
+        if leads[z.id][2] is not None or ahead <= max(full, HOLD_REACHED_S):
+            started.add(z.id)
     offsets = {z: max(ahead - lead, 0.0) for z, (lead, *_rest) in leads.items()}
     stagger_note: dict[str, str] = {}
     if profile.recovery is not None and profile.recovery.stagger:
