@@ -70,8 +70,10 @@ def validate(files: tuple[str, ...]) -> None:
         app.output.emit_json({"ok": not problems, "routines": names,
                               "problems": [str(p) for p in problems]})  # fmt: skip
     else:
+        from smartbuild.console import escape
+
         for name in names:
-            app.output.print(f"[green]ok[/green] routine {name}")
+            app.output.print(f"[green]ok[/green] routine {escape(name)}")
         for problem in problems:
             app.output.error(str(problem))
     if problems:

@@ -214,7 +214,7 @@ class ProfileControl:
             self.history.observe(now, live.states, meter_role)
             self.shedding = plan.shedding
             targets = {(a.device, a.point): a.target for a in plan.actions}
-            mode = plan.mode_why.split(" ", 1)[0]
+            mode = next(iter(plan.modes.values()), None)  # one schedule: one mode for all
             previous, self.last = self.last, targets
             changed_mode, self.mode = self.mode is not None and mode != self.mode, mode
             if previous is None or changed_mode:
@@ -225,7 +225,8 @@ class ProfileControl:
                      and (a.device, a.point) not in held]  # fmt: skip
             if not any(a.status in ("change", "unreadable") for a in moved):
                 return
-            why = _why(plan, {a.zone for a in moved})
+            zones = {a.zone for a in moved}
+            why = _why(plan, zones)
             command = f"hub control {name}: {why}"
             live.plan = replace(plan, actions=tuple(moved))
             try:
@@ -235,7 +236,7 @@ class ProfileControl:
                 self.last = previous  # try again at the next plan
                 return
         for start in plan.recovery:
-            if start.active and start.direction and start.zone in {a.zone for a in moved}:
+            if start.active and start.direction and start.zone in zones:
                 self.starts[start.zone] = now.isoformat(timespec="seconds")
         bad = [o for o in result.outcomes if not o.status.ok]
         hub.note_run(result.run, command, len(result.outcomes), len(bad))

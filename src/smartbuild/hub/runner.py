@@ -249,9 +249,11 @@ class Hub:
         async with self.write_lock:
             session = self.session
             try:
-                live = await session.plan(
-                    str(entry.path), at=now.isoformat(), zones=entry.zone_filter
-                )
+                # the control's learned recoveries: a slot applied within a lead starts the
+                # zones as the control would, not with the default rate
+                learned = next((c.history.model for c in self.controls if c.entry is entry), None)
+                live = await session.plan(str(entry.path), at=now.isoformat(),
+                                          zones=entry.zone_filter, recovery=learned)  # fmt: skip
                 held = self.held_points(now.timestamp())
                 if held or only is not None:
                     kept = tuple(a for a in live.plan.actions

@@ -250,6 +250,14 @@ def _lead(
     return min(recover + margin, max_lead), delta, direction, recover, f"{text}, {how}"
 
 
+def recovery_kw(model: RecoveryModel | None, zone: ZoneInfo) -> float:
+    """Return the power a zone draws recovering: learned, else 30 W/m², else 3 kW."""
+    kw = model.zone_power_kw(zone.id, zone.area_m2) if model is not None else None
+    if kw is not None:
+        return kw
+    return DEFAULT_RECOVERY_W_M2 * zone.area_m2 / 1000.0 if zone.area_m2 else DEFAULT_RECOVERY_KW
+
+
 def power_limit(
     profile: Profile, peak_kw: float | None, model: RecoveryModel | None
 ) -> float | None:
@@ -275,12 +283,7 @@ def _stagger(
     model: RecoveryModel,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Return start offsets (s from now) packed under the limit, and notes for moved zones."""
-    power = {}
-    for z in zones:
-        p = model.zone_power_kw(z.id, z.area_m2)
-        if p is None:
-            p = DEFAULT_RECOVERY_W_M2 * z.area_m2 / 1000.0 if z.area_m2 else DEFAULT_RECOVERY_KW
-        power[z.id] = p
+    power = {z.id: recovery_kw(model, z) for z in zones}
     # the site's power ahead, in bins of BIN_S from now: recoveries, then holding
     bins = max(math.ceil(ahead / BIN_S), 1)
     load = [0.0] * (bins + math.ceil(MAX_LEAD_BINS))

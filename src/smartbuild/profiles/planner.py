@@ -17,12 +17,11 @@ from smartbuild.model.roles import ROLES, normalize_unit
 from smartbuild.profiles.comfort import ComfortBand, ComfortUnavailable, band_at
 from smartbuild.profiles.energy import PriceAt, ShedDecision, preheat_at, price_at, shed_at
 from smartbuild.profiles.optimal_start import (
-    DEFAULT_RECOVERY_KW,
-    DEFAULT_RECOVERY_W_M2,
     RECOVERY_ROLES,
     ZoneStart,
     plan_starts,
     power_limit,
+    recovery_kw,
 )
 from smartbuild.profiles.recovery import RecoveryModel
 from smartbuild.profiles.schedule import CompiledSchedule, ModeDecision, site_time
@@ -427,24 +426,17 @@ def _held_until_safe(
     for p in points:
         target = thermal.get(p.role)
         usual = normal.get(p.role)
-        zone_shed = (
+        if (
             p.zone is not None
             and target is not None
             and p.current is not None
             and abs(p.current - target) < _SAME
             and (usual is None or usual.value is None or abs(usual.value - target) >= _SAME)
-        )
-        if zone_shed and p.zone is not None:
+        ):
             at_shed.add(p.zone)
     if not at_shed:
         return shed
-    back = 0.0
-    for zone in zones:
-        if zone.id in at_shed:
-            kw = model.zone_power_kw(zone.id, zone.area_m2) if model is not None else None
-            if kw is None:
-                kw = DEFAULT_RECOVERY_W_M2 * zone.area_m2 / 1000.0 if zone.area_m2 else None
-            back += kw if kw is not None else DEFAULT_RECOVERY_KW
+    back = sum(recovery_kw(model, zone) for zone in zones if zone.id in at_shed)
     if meter + back <= limit:
         return shed
     why = (f"peak shedding held: releasing {len(at_shed)} zone(s) would add about {back:.1f} kW "

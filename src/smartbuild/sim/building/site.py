@@ -366,8 +366,7 @@ class SimBuilding:
         if dev.zone is not None:
             entry["zone"] = dev.zone
         if dev.serves:
-            every_z = all(z.startswith("z") for z in dev.serves)
-            entry["serves"] = ["z*"] if every_z and len(dev.serves) > 8 else list(dev.serves)
+            entry["serves"] = list(dev.serves)
         if dev.title:
             entry["title"] = dev.title
         return entry
