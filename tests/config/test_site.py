@@ -186,3 +186,13 @@ def test_endpoint_identity(a, b, same):
     from smartbuild.config.site import endpoint
 
     assert (endpoint(*a) == endpoint(*b)) is same
+
+
+def test_validate_without_files_checks_the_site(run, tmp_path):
+    path = write(tmp_path, "site: x\nzones:\n  office: {}\n")
+    result = run("--site", str(path), "validate")
+    assert result.exit_code == 0, result.output
+    assert f"ok {path}" in result.stdout
+    missing = run("--site", str(tmp_path / "none.yaml"), "validate")
+    assert missing.exit_code == 2
+    assert "no FILES named and no site file" in missing.stderr

@@ -49,6 +49,7 @@ def test_optimal_start_runs_in_the_hub_and_the_zones_are_warm_at_seven(
         assert shown.exit_code == 0, shown.output
         assert "control of warm: " in shown.stdout and "shedding inactive" in shown.stdout
         assert "optimal starts: z01 0" in shown.stdout  # a start before 07:00
+        assert ": optimal start z0" in shown.stdout  # the run it made, with its reason
         assert hub.stop() == 0
         commands = [r["command"] for r in runs(home)]
         assert commands[0] == "hub schedule warm: start: slot night (default)"

@@ -199,6 +199,9 @@ def _print_status(app: App, data: dict[str, Any]) -> None:
         )
         if starts:
             out.print(f"    optimal starts: {escape(starts)}")
+        for r in c["runs"][-3:]:
+            out.print(f"    run {r['run']} at {r['at'][11:16]}: {escape(r['why'])}, "
+                      f"{r['writes']} write(s)" + (f", {r['failed']} failed" if r["failed"] else ""))  # fmt: skip
         if learn["problem"]:
             out.warn(escape(learn["problem"]))
     for o in data["overrides"]:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from smartbuild.cli import App, get_app
-from smartbuild.errors import ConfigError, ExitStatus, Problem
+from smartbuild.errors import ConfigError, ExitStatus, Problem, UsageError
 
 
 def _validate_site(path: Path, app: App) -> list[str]:
@@ -91,11 +91,19 @@ def validate_files(paths: list[Path], app: App) -> tuple[list[dict[str, Any]], l
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
-    """Check site files, device templates and profiles."""
+    """Check site files, device templates and profiles.
+
+    With no FILES the site is checked (--site, SMARTBUILD_SITE, else ./site.yaml).
+    """
     app = get_app()
-    results, problems = validate_files(list(files), app)
+    if not files and not app.site_path.exists():
+        raise UsageError(
+            f"no FILES named and no site file {str(app.site_path)!r}",
+            hint="name the files to check, or the site with --site / SMARTBUILD_SITE",
+        )
+    results, problems = validate_files(list(files) or [app.site_path], app)
     out = app.output
     if out.json_mode:
         out.emit_json({"ok": not problems, "files": results})

@@ -364,13 +364,13 @@ def _shared_points(
     for point in points:
         if point.zone is not None or not point.serves or point.role not in roles:
             continue
+        for zone in point.serves:  # its zones have the role, planned or left alone
+            covered.setdefault(zone, set()).add(point.role)
         others = [z for z in point.serves if z not in by_zone]
         if others:
             left_out.setdefault(point.device, others)
             continue
         shared.append((point, point.serves))
-        for zone in point.serves:
-            covered.setdefault(zone, set()).add(point.role)
     for device, others in left_out.items():
         more = f" +{len(others) - 3}" if len(others) > 3 else ""
         warnings.append(f"{device} also serves {', '.join(others[:3])}{more}, which this plan "

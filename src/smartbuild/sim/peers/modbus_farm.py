@@ -333,6 +333,13 @@ class ModbusFarm:
 
     async def __aenter__(self) -> ModbusFarm:
         """Start the servers given at construction."""
+        import logging
+
+        # a client that goes away mid-request is ordinary for a device; pymodbus reports it as
+        # an error with a hex dump of the frames. Quiet unless someone set pymodbus's level.
+        pymodbus_log = logging.getLogger("pymodbus")
+        if pymodbus_log.level == logging.NOTSET:
+            pymodbus_log.setLevel(logging.CRITICAL)
         try:
             for spec in self._initial:
                 await self.add_server(spec)
