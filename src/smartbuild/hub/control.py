@@ -191,8 +191,11 @@ class ProfileControl:
             while True:
                 await self.step()
                 # every CONTROL_S on the clock, however long a plan takes (at 600x a plan of
-                # 0.1 s is a simulated minute); a round missed altogether is not made up
-                due = max(due + CONTROL_S, clock.time())
+                # 0.1 s is a simulated minute); behind by a whole round, the next one waits a full
+                # CONTROL_S from now (no back-to-back plans when the clock outruns them)
+                due += CONTROL_S
+                if due <= clock.time():
+                    due = clock.time() + CONTROL_S
                 await clock.sleep_until(due)
         finally:
             self.history.save()
